@@ -1,0 +1,3 @@
+from .knn import knn_search, pairwise_topk_excluding_self
+
+__all__ = ['knn_search', 'pairwise_topk_excluding_self']

@@ -1,0 +1,156 @@
+"""One chunked top-k cosine / inner-product search, used everywhere a method
+needs nearest neighbours against a bank: kNN evaluation, InvP's neighbour
+table and background set, InterCLR's semi-hard negative pool.
+
+Memory stays bounded whatever the bank size: queries are processed in chunks
+of ``query_chunk`` rows and the bank in chunks of ``bank_chunk`` rows, so the
+largest temporary is ``query_chunk x bank_chunk`` similarities plus the running
+``query_chunk x k`` top-k. faiss (``IndexFlatIP``) is used for CPU tensors
+when installed and ``backend='auto'``; torch otherwise (any device).
+"""
+from typing import Optional, Tuple
+
+import torch
+
+_FAISS = None
+
+
+def _faiss():
+    global _FAISS
+    if _FAISS is None:
+        try:
+            import faiss  # noqa: F401
+            _FAISS = faiss
+        except ImportError:
+            _FAISS = False
+    return _FAISS or None
+
+
+def _check(query: torch.Tensor, bank: torch.Tensor, k: int) -> None:
+    if query.dim() != 2 or bank.dim() != 2:
+        raise ValueError('knn_search expects 2-D query and bank tensors, got '
+                         f'{tuple(query.shape)} and {tuple(bank.shape)}')
+    if query.size(1) != bank.size(1):
+        raise ValueError(f'query dim {query.size(1)} != bank dim '
+                         f'{bank.size(1)}')
+    if not 1 <= k <= bank.size(0):
+        raise ValueError(f'k={k} must be in [1, bank size={bank.size(0)}]: '
+                         'lower the number of neighbours (k / topk) or use '
+                         'a larger bank')
+    if not torch.isfinite(query).all() or not torch.isfinite(bank).all():
+        raise ValueError('knn_search got non-finite (NaN/Inf) features')
+
+
+@torch.no_grad()
+def _torch_topk(query, bank, k, query_chunk, bank_chunk, largest):
+    n, device = query.size(0), query.device
+    out_v = torch.empty(n, k, dtype=query.dtype, device=device)
+    out_i = torch.empty(n, k, dtype=torch.long, device=device)
+    bank = bank.to(device=device, dtype=query.dtype)
+    for qs in range(0, n, query_chunk):
+        q = query[qs:qs + query_chunk]
+        best_v = best_i = None
+        for bs in range(0, bank.size(0), bank_chunk):
+            sim = q @ bank[bs:bs + bank_chunk].t()
+            kk = min(k, sim.size(1))
+            v, i = sim.topk(kk, dim=1, largest=largest)
+            i = i + bs
+            if best_v is None:
+                best_v, best_i = v, i
+            else:
+                cat_v = torch.cat([best_v, v], 1)
+                cat_i = torch.cat([best_i, i], 1)
+                kk = min(k, cat_v.size(1))
+                best_v, sel = cat_v.topk(kk, dim=1, largest=largest)
+                best_i = cat_i.gather(1, sel)
+        out_v[qs:qs + query_chunk] = best_v
+        out_i[qs:qs + query_chunk] = best_i
+    return out_v, out_i
+
+
+@torch.no_grad()
+def _faiss_topk(query, bank, k, query_chunk):
+    faiss = _faiss()
+    import numpy as np
+    index = faiss.IndexFlatIP(bank.size(1))
+    index.add(np.ascontiguousarray(bank.detach().float().cpu().numpy()))
+    vals, idxs = [], []
+    for qs in range(0, query.size(0), query_chunk):
+        q = query[qs:qs + query_chunk].detach().float().cpu().numpy()
+        v, i = index.search(np.ascontiguousarray(q), k)
+        vals.append(torch.from_numpy(v))
+        idxs.append(torch.from_numpy(i))
+    return (torch.cat(vals).to(query.device, query.dtype),
+            torch.cat(idxs).to(query.device))
+
+
+def knn_search(query: torch.Tensor,
+               bank: torch.Tensor,
+               k: int,
+               query_chunk: int = 1024,
+               bank_chunk: int = 65536,
+               largest: bool = True,
+               backend: str = 'auto',
+               normalize: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Top-k inner-product neighbours of every query row in ``bank``.
+
+    Args:
+        query (Tensor): (Q, D) queries.
+        bank (Tensor): (N, D) bank.
+        k (int): neighbours per query, ``1 <= k <= N``.
+        query_chunk (int): queries per chunk (>= 1).
+        bank_chunk (int): bank rows per chunk (>= 1, torch backend).
+        largest (bool): most similar (True) or least similar (False).
+        backend (str): ``'auto'`` (faiss for CPU tensors when installed and
+            ``largest``), ``'torch'`` or ``'faiss'``.
+        normalize (bool): L2-normalise both sides first (cosine similarity).
+
+    Returns:
+        tuple(Tensor, Tensor): (Q, k) similarities sorted in descending order
+        (ascending if ``largest=False``) and their (Q, k) bank indices.
+    """
+    if backend not in ('auto', 'torch', 'faiss'):
+        raise ValueError(f"backend must be 'auto', 'torch' or 'faiss', got "
+                         f'{backend!r}')
+    if query_chunk < 1 or bank_chunk < 1:
+        raise ValueError('query_chunk and bank_chunk must be >= 1, got '
+                         f'{query_chunk} and {bank_chunk}')
+    _check(query, bank, k)
+    if normalize:
+        query = torch.nn.functional.normalize(query, dim=1)
+        bank = torch.nn.functional.normalize(bank, dim=1)
+    use_faiss = backend == 'faiss' or (
+        backend == 'auto' and largest and query.device.type == 'cpu'
+        and _faiss() is not None)
+    if use_faiss:
+        if _faiss() is None:
+            raise ImportError("backend='faiss' needs faiss (pip install "
+                              'faiss-cpu)')
+        if not largest:
+            raise ValueError("backend='faiss' only supports largest=True")
+        return _faiss_topk(query, bank, k, query_chunk)
+    return _torch_topk(query, bank, k, query_chunk, bank_chunk, largest)
+
+
+def pairwise_topk_excluding_self(feats: torch.Tensor,
+                                 k: int,
+                                 query_chunk: int = 1024,
+                                 backend: str = 'auto',
+                                 query_index: Optional[torch.Tensor] = None
+                                 ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Top-k neighbours of rows ``query_index`` of ``feats`` among all rows of
+    ``feats`` except themselves (kNN graphs over a memory bank)."""
+    if query_index is None:
+        query_index = torch.arange(feats.size(0), device=feats.device)
+    if k + 1 > feats.size(0):
+        raise ValueError(f'k={k} neighbours need at least k+1={k + 1} rows, '
+                         f'the bank has {feats.size(0)}')
+    v, i = knn_search(feats[query_index], feats, k + 1,
+                      query_chunk=query_chunk, backend=backend)
+    # drop each query's own index (ties may put it anywhere, not only first)
+    self_mask = i == query_index.to(i.device).view(-1, 1)
+    # rows where self is absent (duplicates tied above it): drop the last
+    no_self = ~self_mask.any(1)
+    self_mask[no_self, -1] = True
+    keep = ~self_mask
+    return (v[keep].view(-1, k), i[keep].view(-1, k))
