@@ -1,1 +1,8 @@
+from .digits import DigitsDataset, load_digits_arrays
+from .in_memory import InMemoryImageDataset, SyntheticImageDataset
 from .transforms import *  # noqa: F401,F403
+
+__all__ = [
+    'DigitsDataset', 'load_digits_arrays', 'InMemoryImageDataset',
+    'SyntheticImageDataset'
+]

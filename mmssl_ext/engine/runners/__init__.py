@@ -1,1 +1,3 @@
+from .knn_loop import KNNTestLoop, KNNValLoop
 
+__all__ = ['KNNValLoop', 'KNNTestLoop']

@@ -1,0 +1,31 @@
+# Runtime defaults of mmssl_ext configs.
+# `default_scope='mmssl_ext'`: our registries are children of MMPretrain's, so
+# bare MMPretrain/MMEngine type names still resolve; `custom_imports` makes
+# the package (and its checkpoint allow-list for torch.load) load first.
+default_scope = 'mmssl_ext'
+custom_imports = dict(imports=['mmssl_ext'], allow_failed_imports=False)
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='VisualizationHook', enable=False),
+)
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # tools/train.py switches to gloo when no GPU is present.
+    dist_cfg=dict(backend='nccl'),
+)
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
+
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=None, deterministic=False)
+log_processor = dict(window_size=10)

@@ -1,0 +1,40 @@
+"""Launch-time environment fixes shared by ``tools/train.py`` and
+``tools/test.py``.
+
+Distributed training without GPUs: mmengine's ``init_dist('pytorch')`` calls
+``torch.cuda.set_device`` and fails with ``RuntimeError: Found no NVIDIA
+driver on your system``, and its default DDP wrapper passes
+``device_ids=[LOCAL_RANK]``, which DDP rejects for CPU parameters. When the
+launcher is distributed and CUDA is absent we initialise the process group
+ourselves with the gloo backend (the Runner then skips ``init_dist``) and
+wrap with ``device_ids=None``. On GPUs nothing changes: the config's
+``env_cfg.dist_cfg`` (NCCL) is used, so the same scripts work on both.
+"""
+import os
+
+import torch
+import torch.distributed as torch_dist
+
+
+def setup_distributed_cpu(cfg, launcher: str) -> bool:
+    """Prepare ``cfg`` for a CPU-only distributed run. Returns True if the
+    gloo process group was initialised here."""
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    if not torch_dist.is_initialized():
+        if launcher != 'pytorch':
+            raise RuntimeError(
+                f'launcher={launcher!r} without GPUs is not supported; use '
+                'tools/dist_train.sh (torchrun, launcher=pytorch)')
+        for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+            if key not in os.environ:
+                raise RuntimeError(f'--launcher pytorch needs ${key}; start '
+                                   'with tools/dist_train.sh or torchrun')
+        torch_dist.init_process_group(backend='gloo')
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    cfg.env_cfg.dist_cfg['backend'] = 'gloo'
+    wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False)
+    wrapper.update(cfg.get('model_wrapper_cfg') or {})
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    return True
