@@ -1,3 +1,4 @@
 from .knn import knn_search, pairwise_topk_excluding_self
 
 __all__ = ['knn_search', 'pairwise_topk_excluding_self']
+from .kmeans import KMeansResult, batch_kmeans, kmeans  # noqa: F401

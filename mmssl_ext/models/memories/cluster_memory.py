@@ -1,0 +1,267 @@
+"""Feature memory plus a label bank and K centroids (ODC's online
+clustering; InterCLR's inter-image memory)."""
+import warnings
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine import dist
+
+from mmssl_ext.registry import MODELS
+from mmssl_ext.utils.dist import broadcast_from_rank0
+from ..utils.kmeans import kmeans
+from .feature_memory import FeatureMemory
+
+
+@MODELS.register_module()
+class ClusterMemory(FeatureMemory):
+    """:class:`FeatureMemory` + ``label_bank`` (N,) + ``centroids`` (K, D).
+
+    Rules (all identical on every rank; rank 0 computes every *decision*
+    that is not a pure function of the replicated state -- centroids,
+    small-cluster re-assignments, splits -- and broadcasts only that small
+    result: labels, indices, centroids, never the bank):
+
+    * :meth:`update` (every iteration): momentum-update the bank rows of
+      the all-gathered batch (see :class:`FeatureMemory`), then relabel
+      them ``label = argmax_c <centroid_c, bank_row>`` (un-normalised
+      centroids, as ODC); returns the fraction of these labels that changed.
+    * :meth:`update_centroids`: centroid = mean of its members' bank rows
+      (not re-normalised); an empty cluster keeps its previous centroid.
+    * :meth:`deal_with_small_clusters`: every cluster with fewer than
+      ``min_cluster`` members is dissolved (its members move to the
+      nearest centroid among the other clusters) and then refilled by
+      splitting the currently largest cluster with 2-means (torch backend,
+      seeded); if one side of the 2-means is empty, a random half of the
+      largest cluster moves instead. The random draws use ``seed`` and the
+      persistent ``num_splits`` counter, so a resumed run repeats them.
+
+    Args:
+        length (int): N (data-set length).
+        feat_dim (int): D.
+        num_clusters (int): K, ``K <= N``.
+        momentum (float): weight of the new feature (1.0 = replace).
+            Defaults to 0.5 (ODC).
+        min_cluster (int): clusters smaller than this are dissolved.
+            Defaults to 20 (ODC); 0 disables.
+        init (str): ``'random'`` or ``'data'`` (see FeatureMemory).
+        seed (int): seed of the bank init, 2-means and random halving.
+        split_iters (int): 2-means iterations. Defaults to 20.
+
+    Buffers (persistent): ``bank``, ``initialized``, ``label_bank`` (N,)
+    long, ``centroids`` (K, D) float, ``num_splits`` long scalar.
+    """
+
+    def __init__(self,
+                 length: int,
+                 feat_dim: int,
+                 num_clusters: int,
+                 momentum: float = 0.5,
+                 min_cluster: int = 20,
+                 init: str = 'random',
+                 seed: int = 0,
+                 split_iters: int = 20):
+        super().__init__(length, feat_dim, momentum=momentum, init=init,
+                         seed=seed)
+        if not 1 <= num_clusters <= length:
+            raise ValueError(
+                f'num_clusters={num_clusters} must be in [1, length={length}] '
+                '(the data set length)')
+        if min_cluster < 0:
+            raise ValueError(f'min_cluster={min_cluster} must be >= 0')
+        self.num_clusters = int(num_clusters)
+        self.min_cluster = int(min_cluster)
+        self.split_iters = int(split_iters)
+        self.register_buffer('label_bank',
+                             torch.zeros(length, dtype=torch.long))
+        self.register_buffer('centroids', torch.zeros(num_clusters, feat_dim))
+        self.register_buffer('num_splits', torch.tensor(0, dtype=torch.long))
+
+    def extra_repr(self) -> str:
+        return (super().extra_repr() + f', num_clusters={self.num_clusters}, '
+                f'min_cluster={self.min_cluster}')
+
+    # ------------------------------------------------------------ state
+    @torch.no_grad()
+    def init_memory(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
+        """Bank = normalize(feats), labels, centroids = cluster means.
+
+        ``feats`` (N, D) and ``labels`` (N,) must be identical on every rank
+        (the offline clustering hook broadcasts the labels)."""
+        labels = torch.as_tensor(labels).long().view(-1)
+        if labels.numel() != self.length:
+            raise ValueError(f'init_memory expects {self.length} labels, got '
+                             f'{labels.numel()}')
+        if labels.numel() and (int(labels.min()) < 0
+                               or int(labels.max()) >= self.num_clusters):
+            raise ValueError(f'labels must be in [0, {self.num_clusters})')
+        self.init_bank(feats)
+        self.label_bank.copy_(labels.to(self.label_bank.device))
+        empty = int((self.histogram() == 0).sum())
+        if empty:
+            warnings.warn(f'ClusterMemory.init_memory: {empty} empty '
+                          'clusters (they keep their previous centroid until '
+                          'deal_with_small_clusters refills them)')
+        self.update_centroids()
+
+    def histogram(self) -> torch.Tensor:
+        """Cluster sizes (K,) long."""
+        return torch.bincount(self.label_bank, minlength=self.num_clusters)
+
+    @torch.no_grad()
+    def assign(self, feats: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+        """``argmax_c <centroid_c, f>`` of every row of ``feats`` (no
+        normalisation needed: a positive scale leaves the argmax)."""
+        c = self.centroids.to(feats.device, torch.float32).t()
+        out = [(feats[s:s + chunk].float() @ c).argmax(1)
+               for s in range(0, feats.size(0), chunk)]
+        if not out:
+            return torch.zeros(0, dtype=torch.long, device=feats.device)
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def update(self, idx: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """Momentum-update the bank with the all-gathered batch and relabel
+        those rows; returns the change ratio (scalar tensor on ``feats``'
+        device, the same on every rank)."""
+        gidx, f = self.gather(idx, feats)
+        new = self.blend(gidx, f)
+        new_labels = self.assign(new)
+        old = self.label_bank[gidx]
+        changed = (new_labels != old).sum().float()
+        self.label_bank[gidx] = new_labels
+        return (changed / max(gidx.numel(), 1)).to(feats.device)
+
+    def _centroid_rows(self, cinds: torch.Tensor) -> torch.Tensor:
+        """Means of clusters ``cinds`` (previous value if empty)."""
+        k = self.num_clusters
+        pos = torch.full((k, ), -1, dtype=torch.long,
+                         device=self.label_bank.device)
+        pos[cinds] = torch.arange(cinds.numel(), device=pos.device)
+        member_pos = pos[self.label_bank]
+        sel = member_pos >= 0
+        rows = member_pos[sel]
+        sums = torch.zeros(cinds.numel(), self.feat_dim,
+                           dtype=self.bank.dtype, device=self.bank.device)
+        sums.index_add_(0, rows, self.bank[sel])
+        counts = torch.bincount(rows, minlength=cinds.numel())
+        out = self.centroids[cinds].clone()
+        ok = counts > 0
+        out[ok] = sums[ok] / counts[ok].unsqueeze(1).to(sums.dtype)
+        return out
+
+    @torch.no_grad()
+    def update_centroids(
+            self,
+            cinds: Optional[Union[Sequence[int], torch.Tensor]] = None
+    ) -> None:
+        """Recompute the centroids of ``cinds`` (all if None) from the bank
+        on rank 0 and broadcast those rows."""
+        if cinds is None:
+            cinds = torch.arange(self.num_clusters)
+        cinds = torch.as_tensor(cinds, dtype=torch.long).view(-1).to(
+            self.label_bank.device)
+        if cinds.numel() == 0:
+            return
+        rows = self._centroid_rows(cinds) if dist.get_rank() == 0 else None
+        rows = broadcast_from_rank0(rows)
+        self.centroids[cinds] = rows.to(self.centroids)
+
+    # ----------------------------------------------------- small clusters
+    def _generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(
+            self.seed * 1000003 + int(self.num_splits))
+
+    def _split(self, members: torch.Tensor) -> torch.Tensor:
+        """Indices (subset of ``members``) that move to the new cluster."""
+        feats = self.bank[members].float()
+        seed = int(torch.randint(0, 2**31 - 1, (1, ),
+                                 generator=self._generator()))
+        labels = kmeans(feats, 2, num_iters=self.split_iters,
+                        backend='torch', seed=seed,
+                        init_centroids=None).labels \
+            if members.numel() >= 2 else None
+        if labels is not None:
+            second = members[labels.to(members.device) == 1]
+            if 0 < second.numel() < members.numel():
+                return second
+        # 2-means failed (identical features): random half
+        perm = torch.randperm(members.numel(), generator=self._generator())
+        return members[perm[:members.numel() // 2].to(members.device)]
+
+    @torch.no_grad()
+    def _small_cluster_delta(self):
+        """Rank 0: (indices, new labels, touched clusters) of the whole
+        small-cluster pass, applied to a copy of the label bank."""
+        labels = self.label_bank.clone()
+        k = self.num_clusters
+        hist = torch.bincount(labels, minlength=k)
+        small = torch.nonzero(hist < self.min_cluster).flatten()
+        if small.numel() == 0 or small.numel() == k:
+            return None
+        is_small = torch.zeros(k, dtype=torch.bool, device=labels.device)
+        is_small[small] = True
+        keep = torch.nonzero(~is_small).flatten()
+        # 1) dissolve: members of small clusters -> nearest kept centroid
+        moved = torch.nonzero(is_small[labels]).flatten()
+        if moved.numel():
+            score = self.bank[moved].float() @ self.centroids[keep].float().t()
+            labels[moved] = keep[score.argmax(1)]
+        touched = set(keep[score.argmax(1)].unique().tolist()) \
+            if moved.numel() else set()
+        # 2) refill each now-empty cluster by splitting the largest one
+        for e in small.tolist():
+            hist = torch.bincount(labels, minlength=k)
+            big = int(hist.argmax())
+            if int(hist[big]) < 2:
+                warnings.warn('ClusterMemory: no cluster has 2 members to '
+                              f'split; cluster {e} stays empty')
+                continue
+            members = torch.nonzero(labels == big).flatten()
+            second = self._split(members)
+            self.num_splits += 1
+            labels[second] = e
+            touched.update((big, e))
+        changed = torch.nonzero(labels != self.label_bank).flatten()
+        touched.update(small.tolist())
+        return changed, labels[changed], torch.tensor(
+            sorted(touched), dtype=torch.long)
+
+    @torch.no_grad()
+    def deal_with_small_clusters(self) -> int:
+        """Dissolve clusters under ``min_cluster`` and refill them by
+        splitting the largest (see the class docstring). Rank 0 decides and
+        broadcasts (changed indices, their labels, touched clusters); the
+        centroids of the touched clusters are then refreshed. Returns the
+        number of small clusters handled (same on every rank)."""
+        if self.min_cluster <= 0:
+            return 0
+        hist = self.histogram()
+        num_small = int((hist < self.min_cluster).sum())
+        if num_small == 0 or num_small == self.num_clusters:
+            if num_small == self.num_clusters:
+                warnings.warn('ClusterMemory: every cluster is smaller than '
+                              f'min_cluster={self.min_cluster}; nothing done')
+            return 0
+        world = dist.get_world_size()
+        if dist.get_rank() == 0:
+            delta = self._small_cluster_delta()
+            changed, new_labels, touched = delta
+            packed = torch.cat([
+                torch.tensor([changed.numel(), int(self.num_splits)],
+                             device=changed.device),
+                changed, new_labels, touched.to(changed.device)
+            ]).cpu()
+        else:
+            packed = None
+        if world > 1:
+            packed = broadcast_from_rank0(packed)
+        n = int(packed[0])
+        self.num_splits.fill_(int(packed[1]))
+        dev = self.label_bank.device
+        changed = packed[2:2 + n].to(dev)
+        new_labels = packed[2 + n:2 + 2 * n].to(dev)
+        touched = packed[2 + 2 * n:].to(dev)
+        self.label_bank[changed] = new_labels
+        self.update_centroids(touched)
+        return num_small

@@ -1,0 +1,78 @@
+"""FIFO queue of keys (MoCo-style negatives), with wrap-around."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmssl_ext.registry import MODELS
+from mmssl_ext.utils.dist import all_gather_cat
+
+
+@MODELS.register_module()
+class FeatureQueue(nn.Module):
+    """A ring buffer of ``length`` keys, replicated on every rank.
+
+    :meth:`enqueue` all-gathers the keys of every rank (rank order) and
+    writes them at ``ptr``, wrapping around the end, so any global batch
+    size works (no ``length % batch == 0`` requirement; an odd last batch
+    is fine). A global batch longer than the queue keeps its last
+    ``length`` keys. The oldest entries are overwritten first.
+
+    Args:
+        length (int): number of keys L.
+        feat_dim (int): key dim D.
+        normalize (bool): L2-normalise enqueued keys and the random initial
+            content. Defaults to True.
+        seed (int): seed of the random initial content (unit-norm Gaussian
+            when ``normalize``), identical on every rank.
+
+    Buffers (persistent): ``queue`` (L, D), ``ptr`` long scalar (next slot).
+    """
+
+    def __init__(self,
+                 length: int,
+                 feat_dim: int,
+                 normalize: bool = True,
+                 seed: int = 0):
+        super().__init__()
+        if length < 1 or feat_dim < 1:
+            raise ValueError(f'length={length} and feat_dim={feat_dim} must '
+                             'be >= 1')
+        self.length, self.feat_dim = int(length), int(feat_dim)
+        self.normalize = normalize
+        g = torch.Generator().manual_seed(int(seed))
+        q = torch.randn(self.length, self.feat_dim, generator=g)
+        if normalize:
+            q = F.normalize(q, dim=1)
+        self.register_buffer('queue', q)
+        self.register_buffer('ptr', torch.tensor(0, dtype=torch.long))
+
+    def extra_repr(self) -> str:
+        return f'length={self.length}, feat_dim={self.feat_dim}'
+
+    @torch.no_grad()
+    def enqueue(self, keys: torch.Tensor) -> None:
+        """Push this rank's ``keys`` (B, D) after all-gathering them (every
+        rank must call it)."""
+        if keys.dim() != 2 or keys.size(1) != self.feat_dim:
+            raise ValueError(f'enqueue expects (B, {self.feat_dim}) keys, got '
+                             f'{tuple(keys.shape)}')
+        keys = keys.detach()
+        if self.normalize:
+            keys = F.normalize(keys.float(), dim=1)
+        keys = all_gather_cat(keys).to(self.queue)
+        n = keys.size(0)
+        if n == 0:
+            return
+        if n > self.length:
+            skipped = n - self.length
+            keys = keys[skipped:]
+            self.ptr.fill_((int(self.ptr) + skipped) % self.length)
+            n = self.length
+        p = int(self.ptr)
+        slots = (p + torch.arange(n, device=self.queue.device)) % self.length
+        self.queue[slots] = keys
+        self.ptr.fill_((p + n) % self.length)
+
+    def forward(self) -> torch.Tensor:
+        """A detached copy of the queue (L, D)."""
+        return self.queue.clone().detach()

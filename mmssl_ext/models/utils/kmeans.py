@@ -1,0 +1,379 @@
+"""One k-means for the whole package.
+
+* :func:`kmeans` clusters a data set (offline clustering hooks, ODC's
+  2-means split). Backends: faiss (CPU, or GPU when faiss was built with GPU
+  support **and** a GPU is visible: faiss-gpu's ``Kmeans(gpu=True)`` silently
+  runs on the CPU otherwise, so we count GPUs ourselves) and a pure-torch
+  Lloyd implementation (any device, chunked so the largest temporary is
+  ``chunk_size x k``).
+* :func:`batch_kmeans` clusters the rows of a mini-batch (CLD's group
+  branch): batched over a leading group dim, any device, and differentiable
+  through the returned centroids.
+
+Conventions (both backends of :func:`kmeans`):
+
+* Lloyd iterations: ``num_iters`` times (assign every point to its nearest
+  centroid, then move each centroid to the mean of its points); the returned
+  labels are a final assignment against the returned centroids.
+* Initialisation: ``k`` distinct rows drawn with ``seed`` (or
+  ``init_centroids``). Same seed, same result.
+* Empty clusters (faiss' rule, re-implemented for torch): the largest
+  cluster's centroid is duplicated with a symmetric ``1 +- 1/1024``
+  perturbation and the two copies share its points in the next assignment.
+* ``spherical=True``: centroids are L2-normalised after each update and
+  points are assigned by maximum inner product; otherwise by squared
+  Euclidean distance.
+* ``pca_dim > 0``: PCA-whitening to ``pca_dim`` dims followed by row L2
+  normalisation, as DeepCluster preprocesses its features (faiss
+  ``PCAMatrix(eigen_power=-0.5)``); ``normalize=True`` only L2-normalises.
+  Returned centroids live in the preprocessed space.
+"""
+from typing import NamedTuple, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ['KMeansResult', 'kmeans', 'batch_kmeans', 'pca_whiten',
+           'faiss_num_gpus']
+
+_EPS_SPLIT = 1. / 1024
+
+
+class KMeansResult(NamedTuple):
+    """Result of :func:`kmeans` / :func:`batch_kmeans`.
+
+    Attributes:
+        centroids (Tensor): (K, D) (or (G, K, D) for batched input).
+        labels (Tensor): (N,) (or (G, N)) long cluster index of every row.
+    """
+    centroids: torch.Tensor
+    labels: torch.Tensor
+
+
+def _import_faiss():
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+def faiss_num_gpus() -> int:
+    """GPUs faiss can really use: 0 without a GPU faiss build, without
+    ``torch.cuda`` devices, or when faiss is missing."""
+    faiss = _import_faiss()
+    if faiss is None or not hasattr(faiss, 'get_num_gpus'):
+        return 0
+    if not torch.cuda.is_available():
+        return 0
+    try:
+        return int(faiss.get_num_gpus())
+    except Exception:  # pragma: no cover
+        return 0
+
+
+def _validate(x: torch.Tensor, k: int, key: str) -> None:
+    if x.dim() != 2:
+        raise ValueError(f'kmeans expects (N, D) features, got shape '
+                         f'{tuple(x.shape)}')
+    n = x.size(0)
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f'{key}={k!r} must be a positive integer')
+    if k > n:
+        raise ValueError(
+            f'{key}={k} is larger than the number of samples to cluster '
+            f'(data set length {n}); set {key} <= {n}')
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        rows = int(bad.any(1).sum())
+        raise ValueError(
+            f'kmeans got non-finite (NaN/Inf) features in {rows} of {n} rows; '
+            'the model diverged or the extractor produced invalid outputs')
+
+
+def pca_whiten(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Project centred ``x`` on its top ``dim`` principal axes and scale
+    each axis to unit variance (eigenvalue^-1/2), in float64."""
+    n, d = x.shape
+    if not 1 <= dim <= d:
+        raise ValueError(f'pca_dim={dim} must be in [1, feature dim {d}]')
+    xd = x.double()
+    mean = xd.mean(0, keepdim=True)
+    xc = xd - mean
+    cov = xc.t() @ xc / max(n, 1)
+    evals, evecs = torch.linalg.eigh(cov)  # ascending
+    evals = evals.flip(0)[:dim]
+    evecs = evecs.flip(1)[:, :dim]
+    # fix the sign of each axis (largest |component| positive): deterministic
+    sign = torch.sign(evecs.gather(0, evecs.abs().argmax(0, keepdim=True)))
+    evecs = evecs * torch.where(sign == 0, torch.ones_like(sign), sign)
+    floor = evals.max().clamp(min=1e-30) * 1e-10
+    proj = evecs / evals.clamp(min=floor).sqrt()
+    return (xc @ proj).to(x.dtype)
+
+
+def _preprocess(x, pca_dim, normalize):
+    x = x.detach().float()
+    if pca_dim is not None and pca_dim > 0:
+        x = F.normalize(pca_whiten(x, pca_dim), dim=1)
+    elif normalize:
+        x = F.normalize(x, dim=1)
+    return x
+
+
+def _initial_centroids(x, k, seed, init_centroids):
+    if init_centroids is not None:
+        c = torch.as_tensor(init_centroids).to(x.device, torch.float32)
+        if c.shape != (k, x.size(1)):
+            raise ValueError(f'init_centroids must have shape {(k, x.size(1))}'
+                             f', got {tuple(c.shape)}')
+        return c.clone()
+    g = torch.Generator().manual_seed(int(seed))
+    perm = torch.randperm(x.size(0), generator=g)[:k]
+    return x[perm.to(x.device)].clone()
+
+
+@torch.no_grad()
+def _assign(x, c, spherical, chunk_size):
+    """Nearest centroid of every row (chunked)."""
+    labels = torch.empty(x.size(0), dtype=torch.long, device=x.device)
+    half_sq = None if spherical else 0.5 * (c * c).sum(1)
+    ct = c.t().contiguous()
+    for s in range(0, x.size(0), chunk_size):
+        xs = x[s:s + chunk_size]
+        if spherical:
+            score = xs @ ct
+        else:  # argmin |x-c|^2 == argmax x.c - |c|^2/2
+            score = torch.addmm(half_sq.unsqueeze(0), xs, ct, alpha=1,
+                                beta=-1)
+        labels[s:s + chunk_size] = score.argmax(1)
+    return labels
+
+
+@torch.no_grad()
+def _cluster_sums(x, labels, k, chunk_size):
+    counts = torch.bincount(labels, minlength=k)
+    if x.device.type == 'cpu':
+        sums = torch.zeros(k, x.size(1), dtype=x.dtype, device=x.device)
+        sums.index_add_(0, labels, x)  # deterministic on CPU
+    else:  # one-hot matmul: deterministic on GPU (index_add_ uses atomics)
+        sums = torch.zeros(k, x.size(1), dtype=x.dtype, device=x.device)
+        for s in range(0, x.size(0), chunk_size):
+            oh = F.one_hot(labels[s:s + chunk_size], k).to(x.dtype)
+            sums += oh.t() @ x[s:s + chunk_size]
+    return sums, counts
+
+
+def _split_empty(c, counts):
+    """Give every empty cluster half of the largest one (faiss' rule)."""
+    counts = counts.clone()
+    sign = torch.ones(c.size(1), device=c.device, dtype=c.dtype)
+    sign[1::2] = -1
+    for e in torch.nonzero(counts == 0).flatten().tolist():
+        big = int(counts.argmax())
+        base = c[big].clone()
+        c[e] = base * (1 + _EPS_SPLIT * sign)
+        c[big] = base * (1 - _EPS_SPLIT * sign)
+        half = counts[big] // 2
+        counts[e] = half
+        counts[big] -= half
+    return c
+
+
+@torch.no_grad()
+def _torch_kmeans(x, k, num_iters, spherical, seed, init_centroids,
+                  chunk_size):
+    c = _initial_centroids(x, k, seed, init_centroids)
+    if spherical:
+        c = F.normalize(c, dim=1)
+    prev = None
+    for _ in range(num_iters):
+        labels = _assign(x, c, spherical, chunk_size)
+        if prev is not None and torch.equal(labels, prev):
+            break  # fixed point: further iterations change nothing
+        prev = labels
+        sums, counts = _cluster_sums(x, labels, k, chunk_size)
+        nonempty = counts > 0
+        c = torch.where(nonempty.unsqueeze(1),
+                        sums / counts.clamp(min=1).unsqueeze(1).to(x.dtype), c)
+        if not nonempty.all():
+            c = _split_empty(c, counts)
+        if spherical:
+            c = F.normalize(c, dim=1)
+    return KMeansResult(c, _assign(x, c, spherical, chunk_size))
+
+
+def _faiss_kmeans(x, k, num_iters, spherical, seed, init_centroids):
+    faiss = _import_faiss()
+    xn = np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)
+    n, d = xn.shape
+    use_gpu = faiss_num_gpus() > 0
+    km = faiss.Kmeans(
+        d, k, niter=num_iters, seed=int(seed), spherical=spherical,
+        gpu=use_gpu, verbose=False,
+        max_points_per_centroid=max(1, (n + k - 1) // k),  # no subsampling
+        min_points_per_centroid=1)
+    init = None
+    if init_centroids is not None:
+        init = np.ascontiguousarray(
+            torch.as_tensor(init_centroids).detach().float().cpu().numpy())
+        if init.shape != (k, d):
+            raise ValueError(f'init_centroids must have shape {(k, d)}, got '
+                             f'{init.shape}')
+    km.train(xn, init_centroids=init)
+    centroids = torch.from_numpy(np.ascontiguousarray(km.centroids)).to(
+        x.device)
+    labels = _assign(x, centroids, spherical, 16384)
+    return KMeansResult(centroids, labels)
+
+
+def kmeans(x: torch.Tensor,
+           k: int,
+           num_iters: int = 20,
+           backend: str = 'auto',
+           spherical: bool = False,
+           pca_dim: int = -1,
+           seed: int = 0,
+           key: str = 'num_clusters',
+           normalize: bool = False,
+           init_centroids: Optional[torch.Tensor] = None,
+           chunk_size: int = 16384) -> KMeansResult:
+    """k-means of the rows of ``x`` (see the module docstring).
+
+    Args:
+        x (Tensor): (N, D) features, any device; no gradient.
+        k (int): number of clusters, ``1 <= k <= N``.
+        num_iters (int): Lloyd iterations. Defaults to 20 (DeepCluster).
+        backend (str): ``'auto'`` (faiss when installed, else torch),
+            ``'faiss'`` or ``'torch'``.
+        spherical (bool): unit-norm centroids, inner-product assignment.
+        pca_dim (int): PCA-whitening dim then L2 normalisation; ``-1`` off.
+        seed (int): seed of the initialisation.
+        key (str): config key named in the ``k > N`` error message.
+        normalize (bool): L2-normalise the rows first (ignored when
+            ``pca_dim > 0``, which always normalises).
+        init_centroids (Tensor, optional): (k, D') initial centroids in the
+            preprocessed space; overrides the seeded draw.
+        chunk_size (int): rows per chunk of the torch backend.
+
+    Returns:
+        KMeansResult: ``centroids`` (k, D') float32 and ``labels`` (N,)
+        long, on ``x``'s device.
+
+    Raises:
+        ValueError: ``k > N`` (naming ``key`` and N), non-finite features,
+            unknown ``backend``.
+        ImportError: ``backend='faiss'`` without faiss.
+    """
+    if backend not in ('auto', 'faiss', 'torch'):
+        raise ValueError(f"backend must be 'auto', 'faiss' or 'torch', got "
+                         f'{backend!r}')
+    if num_iters < 0:
+        raise ValueError(f'num_iters must be >= 0, got {num_iters}')
+    _validate(x, k, key)
+    x = _preprocess(x, pca_dim, normalize)
+    if backend == 'auto':
+        backend = 'faiss' if _import_faiss() is not None else 'torch'
+    if backend == 'faiss':
+        if _import_faiss() is None:
+            raise ImportError("kmeans backend='faiss' needs faiss "
+                              "(pip install faiss-cpu), or use backend='torch'")
+        return _faiss_kmeans(x, k, num_iters, spherical, seed, init_centroids)
+    return _torch_kmeans(x, k, num_iters, spherical, seed, init_centroids,
+                         max(1, int(chunk_size)))
+
+
+def batch_kmeans(x: torch.Tensor,
+                 k: int,
+                 num_iters: int = 5,
+                 spherical: bool = False,
+                 init: str = 'first',
+                 seed: int = 0,
+                 init_centroids: Optional[torch.Tensor] = None,
+                 strict: bool = True,
+                 key: str = 'num_clusters') -> KMeansResult:
+    """In-batch k-means, batched over an optional leading group dim and
+    differentiable through the returned centroids (CLD's group branch).
+
+    Semantics (CLD's ``KMeans``): ``num_iters`` rounds of (assign by squared
+    Euclidean distance -- or inner product when ``spherical`` -- then
+    centroid = mean of its members); an empty cluster gets a **zero**
+    centroid. The returned labels are those of the last assignment (made
+    with the centroids *before* the last update) and the returned centroids
+    are the last update, computed from ``x`` **with** its gradient (labels
+    carry none). With ``spherical`` the centroids are L2-normalised after
+    every update (zero stays zero).
+
+    Args:
+        x (Tensor): (B, D) or (G, B, D).
+        k (int): clusters per group.
+        num_iters (int): rounds, >= 1. Defaults to 5 (CLD).
+        spherical (bool): see above.
+        init (str): ``'first'`` (the first k rows, CLD) or ``'random'``
+            (k distinct rows drawn with ``seed``, same for every group).
+        seed (int): seed of ``init='random'``.
+        init_centroids (Tensor, optional): (k, D) or (G, k, D); overrides
+            ``init``.
+        strict (bool): raise when ``k > B``. With ``strict=False`` and
+            ``init='first'`` the missing centroids start at zero (CLD's
+            ImageNet setting: K=120 for 64 samples per GPU).
+        key (str): config key named in errors.
+
+    Returns:
+        KMeansResult: centroids (k, D) / (G, k, D) and labels (B,) / (G, B).
+    """
+    if init not in ('first', 'random'):
+        raise ValueError(f"init must be 'first' or 'random', got {init!r}")
+    if num_iters < 1:
+        raise ValueError(f'num_iters must be >= 1, got {num_iters}')
+    squeeze = x.dim() == 2
+    if squeeze:
+        x = x.unsqueeze(0)
+    if x.dim() != 3:
+        raise ValueError(f'batch_kmeans expects (B, D) or (G, B, D), got '
+                         f'{tuple(x.shape)}')
+    g_, b, d = x.shape
+    if k < 1 or (strict and k > b):
+        raise ValueError(f'{key}={k} must be in [1, batch size {b}] (pass '
+                         'strict=False to allow zero-initialised extra '
+                         'centroids)')
+    if not torch.isfinite(x).all():
+        raise ValueError('batch_kmeans got non-finite (NaN/Inf) features')
+    xd = x.detach()
+    if init_centroids is not None:
+        c = init_centroids.detach().to(xd)
+        c = c.unsqueeze(0).expand(g_, -1, -1) if c.dim() == 2 else c
+        if c.shape != (g_, k, d):
+            raise ValueError(f'init_centroids must be {(k, d)} or '
+                             f'{(g_, k, d)}, got {tuple(c.shape)}')
+        c = c.clone()
+    else:
+        c = xd.new_zeros(g_, k, d)
+        m = min(k, b)
+        if init == 'first':
+            c[:, :m] = xd[:, :m]
+        else:
+            gen = torch.Generator().manual_seed(int(seed))
+            rows = torch.randperm(b, generator=gen)[:m].to(x.device)
+            c[:, :m] = xd[:, rows]
+    if spherical:
+        c = F.normalize(c, dim=2)
+    for it in range(num_iters):
+        with torch.no_grad():
+            if spherical:
+                score = torch.bmm(xd, c.transpose(1, 2))
+            else:
+                score = 2 * torch.bmm(xd, c.transpose(1, 2)) - (c * c).sum(
+                    2).unsqueeze(1)
+            labels = score.argmax(2)  # (G, B)
+        last = it == num_iters - 1
+        src = x if last else xd
+        onehot = F.one_hot(labels, k).to(src.dtype)  # (G, B, k)
+        counts = onehot.sum(1).clamp(min=1).unsqueeze(2)  # (G, k, 1)
+        c = torch.bmm(onehot.transpose(1, 2), src) / counts
+        if spherical:
+            c = F.normalize(c, dim=2)
+    if squeeze:
+        return KMeansResult(c[0], labels[0])
+    return KMeansResult(c, labels)
