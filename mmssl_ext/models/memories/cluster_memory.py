@@ -30,11 +30,16 @@ class ClusterMemory(FeatureMemory):
       (not re-normalised); an empty cluster keeps its previous centroid.
     * :meth:`deal_with_small_clusters`: every cluster with fewer than
       ``min_cluster`` members is dissolved (its members move to the
-      nearest centroid among the other clusters) and then refilled by
-      splitting the currently largest cluster with 2-means (torch backend,
-      seeded); if one side of the 2-means is empty, a random half of the
-      largest cluster moves instead. The random draws use ``seed`` and the
-      persistent ``num_splits`` counter, so a resumed run repeats them.
+      nearest centroid among the other clusters; ties go to the lower
+      cluster id) and then refilled by splitting the currently largest
+      cluster (lowest id on ties) with 2-means (torch backend, initialised
+      with its first member and the member farthest from it): the side that
+      does not contain the cluster's smallest sample index moves to the
+      refilled cluster; if 2-means leaves a side empty, a random half
+      (``floor(n / 2)`` members) moves instead. The touched clusters
+      (dissolved, receiving, split, refilled) get fresh centroids. The
+      random halving uses ``seed`` and the persistent ``num_splits``
+      counter, so a resumed run repeats it.
 
     Args:
         length (int): N (data-set length).
@@ -45,7 +50,7 @@ class ClusterMemory(FeatureMemory):
         min_cluster (int): clusters smaller than this are dissolved.
             Defaults to 20 (ODC); 0 disables.
         init (str): ``'random'`` or ``'data'`` (see FeatureMemory).
-        seed (int): seed of the bank init, 2-means and random halving.
+        seed (int): seed of the bank init and of the random halving.
         split_iters (int): 2-means iterations. Defaults to 20.
 
     Buffers (persistent): ``bank``, ``initialized``, ``label_bank`` (N,)
@@ -173,19 +178,25 @@ class ClusterMemory(FeatureMemory):
             self.seed * 1000003 + int(self.num_splits))
 
     def _split(self, members: torch.Tensor) -> torch.Tensor:
-        """Indices (subset of ``members``) that move to the new cluster."""
-        feats = self.bank[members].float()
-        seed = int(torch.randint(0, 2**31 - 1, (1, ),
-                                 generator=self._generator()))
-        labels = kmeans(feats, 2, num_iters=self.split_iters,
-                        backend='torch', seed=seed,
-                        init_centroids=None).labels \
-            if members.numel() >= 2 else None
-        if labels is not None:
-            second = members[labels.to(members.device) == 1]
+        """Indices (subset of ``members``, sorted) that move to the new
+        cluster.
+
+        2-means (torch Lloyd, ``split_iters`` iterations) initialised
+        deterministically with the first member's feature and the member
+        farthest from it; the side that does *not* hold ``members[0]`` moves.
+        When 2-means leaves a side empty (identical features), a random half
+        (``floor(n / 2)`` members, drawn with ``seed`` and ``num_splits``)
+        moves instead."""
+        if members.numel() >= 2:
+            feats = self.bank[members].float()
+            far = int(((feats - feats[0])**2).sum(1).argmax())
+            init = torch.stack([feats[0], feats[far]])
+            labels = kmeans(feats, 2, num_iters=self.split_iters,
+                            backend='torch',
+                            init_centroids=init).labels.to(members.device)
+            second = members[labels != labels[0]]
             if 0 < second.numel() < members.numel():
                 return second
-        # 2-means failed (identical features): random half
         perm = torch.randperm(members.numel(), generator=self._generator())
         return members[perm[:members.numel() // 2].to(members.device)]
 

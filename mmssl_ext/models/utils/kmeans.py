@@ -15,11 +15,14 @@ Conventions (both backends of :func:`kmeans`):
 * Lloyd iterations: ``num_iters`` times (assign every point to its nearest
   centroid, then move each centroid to the mean of its points); the returned
   labels are a final assignment against the returned centroids.
-* Initialisation: ``k`` distinct rows drawn with ``seed`` (or
-  ``init_centroids``). Same seed, same result.
-* Empty clusters (faiss' rule, re-implemented for torch): the largest
-  cluster's centroid is duplicated with a symmetric ``1 +- 1/1024``
-  perturbation and the two copies share its points in the next assignment.
+* Initialisation: ``k`` distinct rows drawn with ``seed``
+  (``init='random'``, DeepCluster/faiss' default), seeded k-means++
+  (``init='k-means++'``), or ``init_centroids``. Same seed, same result.
+* Empty clusters (torch backend; faiss-style split): the largest cluster's
+  centroid is duplicated with a symmetric ``1 +- 1/1024`` perturbation and
+  the two copies share its points in the next assignment (faiss draws the
+  cluster to split at random in proportion to its size; we take the largest,
+  lowest id on ties, so no random state is consumed).
 * ``spherical=True``: centroids are L2-normalised after each update and
   points are assigned by maximum inner product; otherwise by squared
   Euclidean distance.
@@ -122,7 +125,26 @@ def _preprocess(x, pca_dim, normalize):
     return x
 
 
-def _initial_centroids(x, k, seed, init_centroids):
+def _kmeans_pp(x, k, g):
+    """k-means++ seeding (Arthur & Vassilvitskii): each next centre is drawn
+    with probability proportional to the squared distance to the nearest
+    centre chosen so far."""
+    n = x.size(0)
+    first = int(torch.randint(0, n, (1, ), generator=g))
+    centres = [first]
+    d2 = ((x - x[first])**2).sum(1)
+    for _ in range(1, k):
+        w = d2.double().cpu().clamp(min=0)
+        if float(w.sum()) <= 0:  # all points coincide with centres
+            w = torch.ones(n, dtype=torch.double)
+            w[centres] = 0
+        j = int(torch.multinomial(w, 1, generator=g))
+        centres.append(j)
+        d2 = torch.minimum(d2, ((x - x[j])**2).sum(1))
+    return x[torch.tensor(centres, device=x.device)].clone()
+
+
+def _initial_centroids(x, k, seed, init_centroids, init='random'):
     if init_centroids is not None:
         c = torch.as_tensor(init_centroids).to(x.device, torch.float32)
         if c.shape != (k, x.size(1)):
@@ -130,6 +152,8 @@ def _initial_centroids(x, k, seed, init_centroids):
                              f', got {tuple(c.shape)}')
         return c.clone()
     g = torch.Generator().manual_seed(int(seed))
+    if init == 'k-means++':
+        return _kmeans_pp(x, k, g)
     perm = torch.randperm(x.size(0), generator=g)[:k]
     return x[perm.to(x.device)].clone()
 
@@ -166,7 +190,7 @@ def _cluster_sums(x, labels, k, chunk_size):
 
 
 def _split_empty(c, counts):
-    """Give every empty cluster half of the largest one (faiss' rule)."""
+    """Give every empty cluster half of the largest one (faiss-style)."""
     counts = counts.clone()
     sign = torch.ones(c.size(1), device=c.device, dtype=c.dtype)
     sign[1::2] = -1
@@ -238,7 +262,8 @@ def kmeans(x: torch.Tensor,
            key: str = 'num_clusters',
            normalize: bool = False,
            init_centroids: Optional[torch.Tensor] = None,
-           chunk_size: int = 16384) -> KMeansResult:
+           chunk_size: int = 16384,
+           init: str = 'random') -> KMeansResult:
     """k-means of the rows of ``x`` (see the module docstring).
 
     Args:
@@ -256,6 +281,10 @@ def kmeans(x: torch.Tensor,
         init_centroids (Tensor, optional): (k, D') initial centroids in the
             preprocessed space; overrides the seeded draw.
         chunk_size (int): rows per chunk of the torch backend.
+        init (str): ``'random'`` (k distinct rows; faiss' own draw for the
+            faiss backend, DeepCluster's behaviour) or ``'k-means++'``
+            (seeded, computed in torch and handed to either backend, so
+            both start from the same centroids).
 
     Returns:
         KMeansResult: ``centroids`` (k, D') float32 and ``labels`` (N,)
@@ -271,8 +300,13 @@ def kmeans(x: torch.Tensor,
                          f'{backend!r}')
     if num_iters < 0:
         raise ValueError(f'num_iters must be >= 0, got {num_iters}')
+    if init not in ('random', 'k-means++'):
+        raise ValueError(f"init must be 'random' or 'k-means++', got "
+                         f'{init!r}')
     _validate(x, k, key)
     x = _preprocess(x, pca_dim, normalize)
+    if init == 'k-means++' and init_centroids is None:
+        init_centroids = _initial_centroids(x, k, seed, None, init)
     if backend == 'auto':
         backend = 'faiss' if _import_faiss() is not None else 'torch'
     if backend == 'faiss':

@@ -1,0 +1,97 @@
+import pytest
+import torch
+
+from mmssl_ext.models.utils.knn import knn_search, pairwise_topk_excluding_self
+
+try:
+    import faiss  # noqa: F401
+    HAS_FAISS = True
+except ImportError:  # pragma: no cover
+    HAS_FAISS = False
+
+BACKENDS = ['torch'] + (['faiss'] if HAS_FAISS else [])
+
+
+def _brute(q, b, k, largest=True):
+    sim = q @ b.t()
+    return sim.topk(k, dim=1, largest=largest)
+
+
+def _data(nq=37, nb=101, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(nq, d, generator=g), torch.randn(nb, d, generator=g)
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('query_chunk,bank_chunk', [(1, 7), (5, 16),
+                                                    (64, 1000), (1024, 10)])
+def test_equals_brute_force(backend, query_chunk, bank_chunk):
+    # (64, 1000) and (1024, 10): fewer queries than a chunk
+    q, b = _data()
+    for k in (1, 5, 101):
+        v, i = knn_search(q, b, k, query_chunk=query_chunk,
+                          bank_chunk=bank_chunk, backend=backend)
+        bv, bi = _brute(q, b, k)
+        assert v.shape == i.shape == (37, k)
+        torch.testing.assert_close(v, bv, atol=1e-5, rtol=1e-5)
+        # indices equal (random data: no ties) and consistent with values
+        assert torch.equal(i, bi)
+        torch.testing.assert_close((q.unsqueeze(1) * b[i]).sum(-1), v,
+                                   atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('bank_chunk', [3, 50, 1000])
+def test_smallest_torch(bank_chunk):
+    q, b = _data()
+    v, i = knn_search(q, b, 4, bank_chunk=bank_chunk, largest=False,
+                      backend='torch')
+    bv, bi = _brute(q, b, 4, largest=False)
+    torch.testing.assert_close(v, bv)
+    assert torch.equal(i, bi)
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_normalize_is_cosine(backend):
+    q, b = _data()
+    v, i = knn_search(q * 3, b * 7, 3, normalize=True, backend=backend)
+    qn = torch.nn.functional.normalize(q, dim=1)
+    bn = torch.nn.functional.normalize(b, dim=1)
+    bv, bi = _brute(qn, bn, 3)
+    torch.testing.assert_close(v, bv, atol=1e-5, rtol=1e-5)
+    assert torch.equal(i, bi)
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_k_larger_than_bank_is_a_clear_error(backend):
+    q, b = _data(nb=10)
+    with pytest.raises(ValueError, match=r'k=11 .*bank size=10'):
+        knn_search(q, b, 11, backend=backend)
+    with pytest.raises(ValueError, match='k=0'):
+        knn_search(q, b, 0, backend=backend)
+
+
+def test_input_errors():
+    q, b = _data()
+    with pytest.raises(ValueError, match='dim'):
+        knn_search(q, b[:, :4], 2)
+    with pytest.raises(ValueError, match='backend'):
+        knn_search(q, b, 2, backend='annoy')
+    with pytest.raises(ValueError, match='chunk'):
+        knn_search(q, b, 2, query_chunk=0)
+    q[0, 0] = float('nan')
+    with pytest.raises(ValueError, match='NaN'):
+        knn_search(q, b, 2)
+
+
+def test_pairwise_excluding_self():
+    _, b = _data(nb=30)
+    v, i = pairwise_topk_excluding_self(b, 4, query_chunk=7,
+                                        backend='torch')
+    sim = b @ b.t()
+    sim.fill_diagonal_(-float('inf'))
+    bv, bi = sim.topk(4, dim=1)
+    torch.testing.assert_close(v, bv)
+    assert torch.equal(i, bi)
+    assert not (i == torch.arange(30).view(-1, 1)).any()
+    with pytest.raises(ValueError, match='k\\+1=31'):
+        pairwise_topk_excluding_self(b, 30)
