@@ -1,1 +1,2 @@
 
+from .cld_head import CLDGroupHead, CLDNeck, NormedLinear  # noqa: F401
