@@ -1,0 +1,287 @@
+"""Positive and negative sampling against a labelled memory bank (InterCLR).
+
+Every sampler returns, for each anchor ``i`` with pseudo-label ``y_i``, ``K``
+bank indices whose pseudo-label differs from ``y_i``. The strategies are the
+ones of the InterCLR paper / official code (MMSelfSup 0.x):
+
+``random``   (:class:`RandomNegativeSampler`)
+    uniform over the whole bank; same-label draws are redrawn.
+``semihard`` (:class:`SemiHardNegativeSampler`, InterCLR's default)
+    pool = the ``pool_size`` bank entries most similar to the anchor
+    (128,000 on ImageNet, ~10% of the bank); ``K`` (16,384) pool positions
+    drawn uniformly without replacement; same-label draws redrawn from the
+    pool.
+``semieasy`` (:class:`SemiEasyNegativeSampler`)
+    as ``semihard`` with the ``pool_size`` *least* similar entries.
+``hard``     (:class:`HardNegativeSampler`)
+    the ``K + (largest cluster size)`` most similar entries, same-label ones
+    dropped, the first ``K`` (most similar) kept.
+
+The similarity search goes through :func:`mmssl_ext.models.utils.knn.knn_search`,
+chunked over queries and bank, on the device of the tensors (GPU when the
+model is on GPU). The redraw of a conflicting slot picks one pool position
+uniformly at random: the same distribution as the reference code's redraw
+(which takes the slot's entry from a fresh without-replacement permutation),
+at the cost of one ``randint`` instead of a full ``multinomial``.
+
+All randomness comes from an optional ``torch.Generator`` so that the caller
+can make sampling reproducible (InterCLRMoCo seeds it from checkpointed state,
+which makes resumed runs exact).
+"""
+from typing import Optional
+
+import torch
+
+from mmssl_ext.registry import TASK_UTILS
+from .knn import knn_search
+
+#: Short names accepted by ``InterCLRMoCo(neg_sampling=...)``.
+NEG_SAMPLING_ALIASES = {
+    'random': 'RandomNegativeSampler',
+    'semihard': 'SemiHardNegativeSampler',
+    'semieasy': 'SemiEasyNegativeSampler',
+    'hard': 'HardNegativeSampler',
+}
+
+
+def _bank_chunk(k: int) -> int:
+    """Bank rows per similarity chunk: large enough that each chunk's top-k
+    actually prunes (4k), at least 65,536; the temporary is B x chunk."""
+    return max(65536, 4 * int(k))
+
+
+def _rand_below(high: torch.Tensor,
+                generator: Optional[torch.Generator]) -> torch.Tensor:
+    """Uniform integers in ``[0, high)`` (elementwise, ``high >= 1``)."""
+    u = torch.rand(
+        high.shape, generator=generator, device=high.device,
+        dtype=torch.float64)
+    return torch.minimum((u * high).long(), high - 1)
+
+
+@torch.no_grad()
+def sample_positives(label_bank: torch.Tensor,
+                     labels: torch.Tensor,
+                     generator: Optional[torch.Generator] = None,
+                     num_clusters: Optional[int] = None) -> torch.Tensor:
+    """One bank index per anchor, uniform over the anchor's pseudo-class.
+
+    The anchor's own entry is a valid draw (probability ``1/|class|``), as in
+    the reference code. Vectorised: one stable sort of the label bank.
+
+    Args:
+        label_bank (Tensor): (N,) long pseudo-labels of the bank.
+        labels (Tensor): (B,) pseudo-labels of the anchors; every one must
+            occur in ``label_bank``.
+        generator (torch.Generator, optional): RNG on ``label_bank``'s device.
+        num_clusters (int, optional): number of clusters (bincount length).
+
+    Returns:
+        Tensor: (B,) long bank indices.
+    """
+    order = torch.argsort(label_bank, stable=True)
+    counts = torch.bincount(label_bank, minlength=num_clusters or 0)
+    starts = counts.cumsum(0) - counts
+    labels = labels.to(label_bank.device)
+    cnt = counts[labels]
+    if (cnt == 0).any():
+        raise ValueError('sample_positives: some anchor labels do not occur '
+                         'in the label bank')
+    return order[starts[labels] + _rand_below(cnt, generator)]
+
+
+class BaseNegativeSampler:
+    """Draws ``num_neg`` negatives per anchor from a labelled bank.
+
+    Args:
+        num_neg (int): negatives per anchor (``neg_num``).
+        max_tries (int): bound on the redraw loop; reaching it raises.
+        knn_backend (str): backend of :func:`knn_search`.
+    """
+
+    def __init__(self, num_neg: int, max_tries: int = 1000,
+                 knn_backend: str = 'torch') -> None:
+        if not isinstance(num_neg, int) or num_neg < 1:
+            raise ValueError(f'neg_num must be a positive int, got '
+                             f'neg_num={num_neg!r}')
+        self.num_neg = num_neg
+        self.max_tries = max_tries
+        self.knn_backend = knn_backend
+
+    def check_bank_length(self, length: int) -> None:
+        """Raise if the strategy cannot work with a bank of ``length``."""
+        if self.num_neg >= length:
+            raise ValueError(f'neg_num={self.num_neg} must be smaller than '
+                             f'the memory bank length {length}')
+
+    def __call__(self, query: torch.Tensor, bank: torch.Tensor,
+                 label_bank: torch.Tensor, labels: torch.Tensor,
+                 generator: Optional[torch.Generator] = None
+                 ) -> torch.Tensor:
+        """Return (B, num_neg) long bank indices with labels != ``labels``.
+
+        Args:
+            query (Tensor): (B, D) L2-normalised anchors (no grad needed).
+            bank (Tensor): (N, D) L2-normalised bank.
+            label_bank (Tensor): (N,) long pseudo-labels of the bank.
+            labels (Tensor): (B,) pseudo-labels of the anchors.
+            generator (torch.Generator, optional): RNG on the bank's device.
+        """
+        raise NotImplementedError
+
+    def _redraw(self, neg: torch.Tensor, label_bank: torch.Tensor,
+                labels: torch.Tensor, draw) -> torch.Tensor:
+        """Rejection loop: replace same-label slots by ``draw(mask)``."""
+        for _ in range(self.max_tries):
+            conflict = label_bank[neg] == labels.view(-1, 1)
+            if not bool(conflict.any()):
+                return neg
+            neg = neg.clone()
+            neg[conflict] = draw(conflict)
+        raise RuntimeError(
+            f'{type(self).__name__}: could not draw {self.num_neg} '
+            f'different-label negatives in {self.max_tries} rounds; the '
+            'clusters are too large for the pool (raise the pool size, or '
+            'use more clusters)')
+
+
+@TASK_UTILS.register_module()
+class RandomNegativeSampler(BaseNegativeSampler):
+    """Uniform negatives over the whole bank, same-label draws redrawn."""
+
+    @torch.no_grad()
+    def __call__(self, query, bank, label_bank, labels, generator=None):
+        n, dev = label_bank.numel(), label_bank.device
+        labels = labels.to(dev)
+        sizes = torch.bincount(label_bank)
+        if bool((sizes[labels] >= n).any()):
+            raise RuntimeError('random negative sampling: an anchor\'s '
+                               'cluster holds the whole bank')
+        neg = torch.randint(
+            n, (labels.numel(), self.num_neg), generator=generator,
+            device=dev)
+
+        def draw(mask):
+            return torch.randint(
+                n, (int(mask.sum()), ), generator=generator, device=dev)
+
+        return self._redraw(neg, label_bank, labels, draw)
+
+
+@TASK_UTILS.register_module()
+class SemiHardNegativeSampler(BaseNegativeSampler):
+    """Negatives drawn uniformly (without replacement) from the anchor's
+    ``pool_size`` most similar bank entries; same-label draws redrawn from
+    the pool.
+
+    Args:
+        num_neg (int): negatives per anchor. InterCLR: 16384.
+        pool_size (int): nearest-neighbour pool. InterCLR: 128000.
+    """
+    largest = True
+    pool_key = 'semihard_neg_pool_num'
+
+    def __init__(self, num_neg: int, pool_size: int, **kwargs) -> None:
+        super().__init__(num_neg, **kwargs)
+        if not isinstance(pool_size, int) or pool_size < num_neg:
+            raise ValueError(
+                f'{self.pool_key}={pool_size!r} must be an int >= '
+                f'neg_num={num_neg} (negatives are drawn from the pool '
+                'without replacement)')
+        self.pool_size = pool_size
+
+    def check_bank_length(self, length: int) -> None:
+        super().check_bank_length(length)
+        if self.pool_size > length:
+            raise ValueError(f'{self.pool_key}={self.pool_size} is larger '
+                             f'than the memory bank length {length}')
+
+    @torch.no_grad()
+    def __call__(self, query, bank, label_bank, labels, generator=None):
+        dev = bank.device
+        labels = labels.to(dev)
+        b, p = query.size(0), self.pool_size
+        _, pool = knn_search(
+            query.detach().to(bank.dtype), bank, p, largest=self.largest,
+            backend=self.knn_backend, bank_chunk=_bank_chunk(p))
+        pool = pool.to(dev)
+        if not bool((label_bank[pool] != labels.view(-1, 1)).any(1).all()):
+            raise RuntimeError(
+                f'{type(self).__name__}: every entry of some anchor\'s pool '
+                f'shares its pseudo-label; raise {self.pool_key}='
+                f'{self.pool_size}')
+        weights = torch.ones(b, p, device=dev)
+        pick = torch.multinomial(
+            weights, self.num_neg, replacement=False, generator=generator)
+        neg = pool.gather(1, pick)
+        rows = torch.arange(b, device=dev).view(-1, 1).expand_as(neg)
+
+        def draw(mask):
+            r = rows[mask]
+            col = torch.randint(
+                p, (r.numel(), ), generator=generator, device=dev)
+            return pool[r, col]
+
+        return self._redraw(neg, label_bank, labels, draw)
+
+
+@TASK_UTILS.register_module()
+class SemiEasyNegativeSampler(SemiHardNegativeSampler):
+    """As :class:`SemiHardNegativeSampler` with the ``pool_size`` *least*
+    similar entries as the pool. InterCLR ablation; pool 128000."""
+    largest = False
+    pool_key = 'semieasy_neg_pool_num'
+
+
+@TASK_UTILS.register_module()
+class HardNegativeSampler(BaseNegativeSampler):
+    """The most similar different-label entries: take the
+    ``num_neg + largest cluster size`` nearest entries, drop those sharing
+    the anchor's label, keep the first ``num_neg`` in similarity order."""
+
+    @torch.no_grad()
+    def __call__(self, query, bank, label_bank, labels, generator=None):
+        dev = bank.device
+        labels = labels.to(dev)
+        n = label_bank.numel()
+        max_size = int(torch.bincount(label_bank).max())
+        k = min(self.num_neg + max_size, n)
+        _, cand = knn_search(
+            query.detach().to(bank.dtype), bank, k, largest=True,
+            backend=self.knn_backend, bank_chunk=_bank_chunk(k))
+        cand = cand.to(dev)
+        same = (label_bank[cand] == labels.view(-1, 1)).to(torch.int8)
+        # stable: different-label entries first, in descending similarity
+        order = torch.argsort(same, dim=1, stable=True)[:, :self.num_neg]
+        if bool(same.gather(1, order).any()):
+            raise RuntimeError('hard negative sampling: fewer than '
+                               f'neg_num={self.num_neg} different-label '
+                               'entries in the bank')
+        return cand.gather(1, order)
+
+
+def build_neg_sampler(neg_sampling, neg_num: int,
+                      semihard_neg_pool_num: int,
+                      semieasy_neg_pool_num: int,
+                      knn_backend: str = 'torch') -> BaseNegativeSampler:
+    """Build a sampler from InterCLR's config arguments.
+
+    ``neg_sampling`` is one of ``'random'``, ``'semihard'``, ``'semieasy'``,
+    ``'hard'`` or a ``TASK_UTILS`` config dict (``num_neg`` is filled in).
+    """
+    if isinstance(neg_sampling, dict):
+        cfg = dict(neg_sampling)
+        cfg.setdefault('num_neg', neg_num)
+        # resolve in our scope whatever the config's default_scope is
+        cfg.setdefault('_scope_', 'mmssl_ext')
+        return TASK_UTILS.build(cfg)
+    if neg_sampling not in NEG_SAMPLING_ALIASES:
+        raise ValueError(
+            f'neg_sampling={neg_sampling!r} is not one of '
+            f'{sorted(NEG_SAMPLING_ALIASES)} (or a TASK_UTILS config dict)')
+    kwargs = dict(num_neg=neg_num, knn_backend=knn_backend)
+    if neg_sampling == 'semihard':
+        kwargs['pool_size'] = semihard_neg_pool_num
+    elif neg_sampling == 'semieasy':
+        kwargs['pool_size'] = semieasy_neg_pool_num
+    return TASK_UTILS.get(NEG_SAMPLING_ALIASES[neg_sampling])(**kwargs)
