@@ -1,1 +1,2 @@
 
+from .invp import InvP  # noqa: F401

@@ -1,1 +1,2 @@
 
+from .invp_loss import InvPLoss  # noqa: F401

@@ -1,0 +1,112 @@
+# InvP on CIFAR-10, CIFAR ResNet-18 (3x3 stem, no max-pool): the authors'
+# README command (`--network resnet18_cifar --t 0.2 --cos --nonlinearhead 1
+# --weight_decay 5e-4 --n_pos 20`; defaults otherwise: 800 epochs, batch
+# 128, lr 0.03, n_background 4096, diffusion_layer 3 ("best for cifar10"),
+# K_nearst 4, m 0.5, lam_inv 0.6, exclusive 1, binary ramp-up at 30).
+# Authors' CIFAR augmentation: RandomResizedCrop(32, 0.2-1), ColorJitter
+# (0.4, 0.4, 0.4, 0.4) ALWAYS applied, grayscale p=0.2, NO horizontal flip.
+_base_ = ['../_base_/default_runtime.py']
+
+data_len = 50000
+dataset_type = 'CIFAR10'
+data_root = 'data/cifar10'
+
+model = dict(
+    type='InvP',
+    data_len=data_len,
+    feat_dim=128,
+    memory_momentum=0.5,  # weight of the NEW feature; authors' m=0.5 -> 0.5
+    bank_init='uniform',
+    num_neighbours=4,
+    lambda_inv=0.6,
+    ramp_up='binary',
+    ramp_epochs=30,
+    data_preprocessor=dict(
+        type='SelfSupDataPreprocessor',
+        mean=[125.307, 122.961, 113.8575],  # (0.4914, 0.4822, 0.4465) x 255
+        std=[51.5865, 50.847, 51.255],  # (0.2023, 0.1994, 0.2010) x 255
+        to_rgb=False),
+    backbone=dict(
+        type='ResNet_CIFAR',
+        depth=18,
+        norm_cfg=dict(type='BN'),
+        zero_init_residual=False),
+    neck=dict(
+        type='MoCoV2Neck',
+        in_channels=512,
+        hid_channels=512,
+        out_channels=128,
+        with_avg_pool=True),
+    loss=dict(
+        type='InvPLoss',
+        temperature=0.2,
+        n_background=4096,
+        diffusion_layer=3,
+        n_pos=20,
+        hard_positive=True,
+        denominator='exclusive',
+        propagation='concat'))
+
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),
+         backend='pillow'),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
+         hue=0.4),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.2989)),
+]
+train_pipeline = [
+    dict(type='MultiView', num_views=1, transforms=[view_pipeline]),
+    dict(type='PackInputs'),
+]
+test_pipeline = [dict(type='PackInputs')]
+
+train_dataloader = dict(
+    batch_size=128,
+    num_workers=4,
+    drop_last=True,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='train',
+                 pipeline=train_pipeline))
+
+# weighted-kNN monitor over the memory bank every epoch (K=200, sigma=0.07)
+val_dataloader = dict(
+    batch_size=256,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='test',
+                 pipeline=test_pipeline))
+val_evaluator = dict(type='KNNAccuracy', topk=(1, 5))
+val_cfg = dict(type='MemoryBankKNNValLoop', k=200, sigma=0.07)
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator
+test_cfg = dict(
+    type='MemoryBankKNNTestLoop', k=200, sigma=0.07,
+    label_dataset=dict(type=dataset_type, data_root=data_root, split='train',
+                       pipeline=[]))
+
+max_epochs = 800
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.03, momentum=0.9, weight_decay=5e-4))
+param_scheduler = [
+    dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True,
+         begin=0, end=max_epochs)
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
+                 val_interval=1)
+auto_scale_lr = dict(base_batch_size=128)
+
+# replicated bank/table are updated from all-gathered samples on every
+# rank: DDP must not broadcast buffers (a whole bank) every iteration
+model_wrapper_cfg = dict(type='MMDistributedDataParallel',
+                         broadcast_buffers=False)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', interval=20, max_keep_ckpts=3,
+                    save_best='knn/top1', rule='greater'))

@@ -1,0 +1,124 @@
+"""Weighted-kNN monitor against a model's memory bank (InvP's per-epoch
+monitor: the bank rows are the training images' features, the evaluation
+images are embedded with the test pipeline).
+
+Reuses :class:`~mmssl_ext.engine.runners.KNNValLoop` (the evaluator plumbing,
+:func:`~mmssl_ext.evaluation.knn_classify`'s vote); only the bank differs:
+instead of extracting a bank split it takes ``model.knn_bank()`` and the
+training set's labels.
+
+Config::
+
+    val_dataloader = dict(...test split, test pipeline...)
+    val_evaluator = dict(type='KNNAccuracy', topk=(1, 5))
+    val_cfg = dict(type='MemoryBankKNNValLoop', k=200, sigma=0.07)
+    default_hooks = dict(checkpoint=dict(type='CheckpointHook',
+                         save_best='knn/top1', rule='greater'))
+"""
+import time
+from typing import Callable, Optional, Union
+
+import torch
+from mmengine.logging import print_log
+from mmpretrain.utils import get_ori_model
+
+from mmssl_ext.evaluation.functional import knn_classify
+from mmssl_ext.registry import DATASETS, LOOPS
+from mmssl_ext.utils.extract import extract_features
+from .knn_loop import KNNTestLoop, KNNValLoop, _labels_of
+
+
+@LOOPS.register_module()
+class MemoryBankKNNValLoop(KNNValLoop):
+    """Weighted kNN of the evaluation split against ``model.knn_bank()``.
+
+    Args:
+        runner: the runner.
+        dataloader (dict | DataLoader): the split to classify (test
+            pipeline, packs ``sample_idx`` and ``gt_label``).
+        evaluator (dict | list | Evaluator): ``dict(type='KNNAccuracy')``.
+        k (int): neighbours (200, InvP).
+        sigma (float): vote temperature ``exp(sim / sigma)`` (0.07, InvP).
+        feature (str | callable): query embedding, as
+            :func:`~mmssl_ext.utils.extract.extract_features`; ``'neck'``
+            (default) is the projection the bank stores (normalised by the
+            vote).
+        label_dataset (dict, optional): data set whose ``gt_label`` are the
+            bank rows' labels, in index order (only labels are read). Default:
+            ``runner.train_dataloader.dataset``.
+        chunk_size (int): queries per similarity chunk.
+        num_classes (int, optional): defaults to the label count.
+        fp16 (bool): unused (ValLoop signature).
+    """
+
+    def __init__(self,
+                 runner,
+                 dataloader,
+                 evaluator,
+                 k: int = 200,
+                 sigma: float = 0.07,
+                 feature: Union[str, Callable] = 'neck',
+                 label_dataset: Optional[dict] = None,
+                 chunk_size: int = 1024,
+                 num_classes: Optional[int] = None,
+                 fp16: bool = False) -> None:
+        super().__init__(
+            runner,
+            dataloader,
+            evaluator,
+            bank_dataloader=None,
+            k=k,
+            sigma=sigma,
+            feature=feature,
+            chunk_size=chunk_size,
+            num_classes=num_classes,
+            fp16=fp16)
+        self.label_dataset = label_dataset
+        self._bank_labels = None
+
+    def bank_labels(self) -> torch.Tensor:
+        if self._bank_labels is None:
+            if self.label_dataset is not None:
+                ds = self.label_dataset
+                if isinstance(ds, dict):
+                    ds = DATASETS.build(ds)
+            else:
+                ds = self.runner.train_dataloader.dataset
+            self._bank_labels = _labels_of(ds)
+        return self._bank_labels
+
+    def _knn_scores(self):
+        model = get_ori_model(self.runner.model)
+        if not hasattr(model, 'knn_bank'):
+            raise TypeError(f'{type(model).__name__} has no knn_bank(): '
+                            'MemoryBankKNNValLoop needs a memory-bank model '
+                            '(use KNNValLoop otherwise)')
+        t0 = time.time()
+        bank = model.knn_bank().detach()
+        bank_labels = self.bank_labels()
+        if bank_labels.numel() != bank.size(0):
+            raise ValueError(
+                f'the memory bank has {bank.size(0)} rows but the training '
+                f'set has {bank_labels.numel()} samples: set model.data_len='
+                f'{bank_labels.numel()}')
+        query = extract_features(self.runner.model, self.dataloader,
+                                 self.feature)
+        labels = _labels_of(self.dataloader.dataset)
+        num_classes = self.num_classes or int(
+            max(bank_labels.max(), labels.max()) + 1)
+        k = min(self.k, bank.size(0))
+        scores = knn_classify(bank, bank_labels, query.to(bank.device),
+                              num_classes, k=k, sigma=self.sigma,
+                              chunk_size=self.chunk_size)
+        print_log(
+            f'kNN over the memory bank: bank {tuple(bank.shape)}, queries '
+            f'{tuple(query.shape)}, k={k}, sigma={self.sigma}, '
+            f'{time.time() - t0:.1f}s', logger='current')
+        return scores.cpu(), labels
+
+
+@LOOPS.register_module()
+class MemoryBankKNNTestLoop(MemoryBankKNNValLoop):
+    """:class:`MemoryBankKNNValLoop` for ``runner.test()``; set
+    ``label_dataset`` (there is no training loop to read labels from)."""
+    run = KNNTestLoop.run
