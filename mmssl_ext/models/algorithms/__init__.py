@@ -1,2 +1,3 @@
 
 from .invp import InvP  # noqa: F401
+from .cld import MoCoCLD, NPIDCLD  # noqa: F401
