@@ -1,0 +1,14 @@
+# BSIM-simsiam on the embedded digits; the baseline row is the recipe it
+# inherits (same backbone, batch, schedule, augmentation, kNN evaluation).
+_base_ = ['./simsiam_resnet18-cifar_1xb64-coslr-20e_digits.py']
+
+model = dict(
+    type='BSIMSimSiam',
+    # BSIM knobs (spec 5.2; defaults are the spec's)
+    mix_mode='both',
+    p_mixup=0.5,
+    alpha=1.0,
+    pairing='reverse',
+    mixed_view='a',
+    symmetric_mix=False,
+    beta_weight=1.0)
