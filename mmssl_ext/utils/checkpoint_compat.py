@@ -1,5 +1,9 @@
-"""Loading mmengine checkpoints under PyTorch >= 2.6.
+"""Checkpoint I/O for mmengine runs under current PyTorch: safe loading,
+atomic saving and clear errors. ``import mmssl_ext`` applies all three
+through :func:`allow_mmengine_checkpoints` (idempotent).
 
+1. Safe loading (``weights_only``)
+----------------------------------
 PyTorch 2.6 changed ``torch.load``'s default to ``weights_only=True``.
 mmengine 0.10.x calls ``torch.load(filename, map_location=...)`` without the
 argument, so resuming one of its own checkpoints fails with::
@@ -8,14 +12,97 @@ argument, so resuming one of its own checkpoints fails with::
     GLOBAL mmengine.logging.history_buffer.HistoryBuffer
 
 Instead of turning safety off for every load (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
-or ``weights_only=False``), we allow-list exactly the types an mmengine /
-mmssl_ext checkpoint holds: the message hub's ``HistoryBuffer`` and the numpy
-scalars/arrays inside it and in ``meta``. This is the single place where that
-decision is made; ``import mmssl_ext`` applies it.
+or ``weights_only=False``), we allow-list (``torch.serialization.
+add_safe_globals``) exactly the types an mmengine / mmssl_ext checkpoint holds:
+
+* ``message_hub``: mmengine's ``HistoryBuffer`` (its histories are numpy
+  arrays) and ``runtime_info`` values, which may be numpy scalars (metrics);
+* numpy arrays and scalars: ``numpy.ndarray``, ``numpy.dtype``, the concrete
+  numeric/bool/str/bytes/datetime dtype classes of ``numpy.dtypes`` (numpy
+  >= 1.25 builds a dtype object and then sets its state, so the class must be
+  allowed), ``multiarray._reconstruct`` and ``multiarray.scalar``;
+* ``getattr``: a ``HistoryBuffer``'s state holds its statistics methods,
+  pickled as ``getattr(HistoryBuffer, 'min')`` etc. This is safe here: the
+  weights-only unpickler only calls (``REDUCE``) functions that are
+  themselves allow-listed, so ``getattr`` can fetch attributes of already
+  allowed objects but nothing it returns can be executed.
+
+Everything else mmengine writes is already allowed by PyTorch: tensors, the
+optimizer state, ``param_schedulers`` state dicts (ints, floats, lists,
+strings), ``meta`` (``seed``, ``epoch``, ``iter``, ``cfg`` text, ``time``,
+``dataset_meta`` with tuples of class names), ``OrderedDict``, ``set``,
+``torch.Size``, ``torch.device``. RNG states that methods may keep:
+``torch.Generator.get_state()`` (a uint8 tensor), ``random.getstate()``
+(tuples of ints), ``numpy.random.Generator.bit_generator.state`` (a dict of
+ints) load without extra entries; ``numpy.random.RandomState.get_state()``
+(a uint32 array) needs ``UInt32DType``, which is listed.
+``tests/test_reliability/test_checkpoint_compat.py`` saves real Runner
+checkpoints (two LR schedulers, SGD momentum, a seed, numpy validation
+metrics) and resumes / ``load_from`` them with ``weights_only=True``;
+``test_crash_recovery.py`` resumes MMPretrain MoCo v2 checkpoints (queue
+buffer) of epoch- and iteration-based runs through ``tools/train.py``.
+A checkpoint that holds another type (e.g. an arbitrary user class) still
+fails, with PyTorch's message telling which global to allow: we never turn
+the check off.
+
+2. Atomic saving
+----------------
+mmengine's ``save_checkpoint`` serialises to memory and calls the file
+backend's ``put``; the stock ``LocalBackend.put`` opens the target with
+``'wb'`` and writes in place, so a process killed (SIGKILL, pre-emption,
+node failure) while writing leaves a truncated ``epoch_N.pth``/``iter_N.pth``
+under the final name, and a later overwrite of an existing name destroys the
+good copy first. We register :class:`AtomicLocalBackend` as mmengine's
+``'local'`` file backend (``mmengine.fileio.register_backend(...,
+force=True)``, the documented extension point; prefix ``''`` = plain paths):
+``put``/``put_text`` write to a hidden temporary file in the same directory
+(``.<name>.<random>.tmp``), ``flush`` + ``os.fsync`` it, ``os.replace`` it
+onto the target (atomic on POSIX and Windows within one file system) and
+fsync the directory. A reader therefore sees either the previous complete
+file or the new complete file, never a partial one. A process killed while
+writing only leaves the hidden ``.tmp`` file, which no mmengine code reads.
+This covers every local ``put`` (checkpoints, ``mmengine.dump`` to local
+files); it does not cover the deprecated ``file_client_args`` path nor
+remote backends (petrel, http). mmengine's ``CheckpointHook`` only writes
+``last_checkpoint`` after the checkpoint itself is complete, so the
+"latest" pointer never names a file that is still being written.
+
+3. Clear errors on corrupt checkpoints
+--------------------------------------
+The local checkpoint loader (``CheckpointLoader`` scheme ``''``, used by
+``Runner.resume``, ``load_from``, ``load_checkpoint`` and ``init_cfg``
+``Pretrained``) is replaced with :func:`load_from_local_checked`, which
+raises :class:`CheckpointLoadError` (a ``RuntimeError``) naming the file,
+its size and the reason (empty, truncated/corrupt, missing, or an
+unsupported type under ``weights_only``) instead of a zip/pickle traceback.
+Auto-resume (``--resume`` without a path) reads ``work_dir/last_checkpoint``;
+if the file it names is corrupt we stop with that error rather than silently
+falling back to an older checkpoint (which could discard days of training
+unnoticed): the message tells the user to pass ``--resume <older .pth>``
+or delete the bad file.
 """
+import os
+import os.path as osp
+import tempfile
+from typing import Union
+
 import torch
+from mmengine.fileio import LocalBackend
 
 _APPLIED = False
+
+_NUMPY_DTYPE_CLASSES = (
+    'BoolDType', 'Int8DType', 'Int16DType', 'Int32DType', 'Int64DType',
+    'UInt8DType', 'UInt16DType', 'UInt32DType', 'UInt64DType', 'ByteDType',
+    'UByteDType', 'ShortDType', 'UShortDType', 'IntDType', 'UIntDType',
+    'LongDType', 'ULongDType', 'LongLongDType', 'ULongLongDType',
+    'Float16DType', 'Float32DType', 'Float64DType', 'LongDoubleDType',
+    'Complex64DType', 'Complex128DType', 'CLongDoubleDType', 'StrDType',
+    'BytesDType', 'ObjectDType', 'DateTime64DType', 'TimeDelta64DType')
+
+
+class CheckpointLoadError(RuntimeError):
+    """A checkpoint file could not be read; the message names the file."""
 
 
 def _checkpoint_globals() -> list:
@@ -32,18 +119,145 @@ def _checkpoint_globals() -> list:
     # Concrete dtype classes (numpy >= 1.25) appear in pickled arrays/scalars.
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
-        for name in ('Float64DType', 'Float32DType', 'Float16DType',
-                     'Int64DType', 'Int32DType', 'Int16DType', 'Int8DType',
-                     'UInt8DType', 'BoolDType', 'StrDType', 'ObjectDType'):
+        for name in _NUMPY_DTYPE_CLASSES:
             if hasattr(dtypes, name):
                 allowed.append(getattr(dtypes, name))
     return allowed
 
 
-def allow_mmengine_checkpoints() -> None:
-    """Allow-list the globals of mmengine checkpoints for ``weights_only``.
+def _fsync_dir(path: str) -> None:
+    try:  # not possible on every platform (e.g. Windows); best effort
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
-    Idempotent; a no-op on PyTorch versions without ``add_safe_globals``.
+
+def atomic_write_bytes(data: bytes, filepath: Union[str, os.PathLike]) -> None:
+    """Write ``data`` to ``filepath`` atomically and durably.
+
+    The bytes go to a hidden temporary file in the target's directory, which
+    is flushed, fsync'ed and then renamed onto the target with
+    :func:`os.replace`. A symlink target is resolved first (the link is kept
+    and its destination replaced). The new file gets the usual
+    ``0o666 & ~umask`` permissions. On any error the temporary file is
+    removed and the previous target (if any) is left untouched.
+    """
+    filepath = osp.realpath(os.fspath(filepath))
+    dirname, basename = osp.split(filepath)
+    os.makedirs(dirname, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{basename}.', suffix='.tmp',
+                               dir=dirname)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        try:
+            os.chmod(tmp, 0o666 & ~umask)
+        except OSError:
+            pass
+        with os.fdopen(fd, 'wb') as f:
+            fd = -1
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)
+        tmp = None
+    finally:
+        if fd != -1:
+            os.close(fd)
+        if tmp is not None and osp.exists(tmp):
+            os.remove(tmp)
+    _fsync_dir(dirname)
+
+
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's ``LocalBackend`` whose ``put``/``put_text`` write
+    atomically (temporary file + fsync + ``os.replace``, see
+    :func:`atomic_write_bytes`); reads are unchanged. Registered as the
+    ``'local'`` backend by :func:`allow_mmengine_checkpoints`."""
+
+    def put(self, obj: bytes, filepath) -> None:
+        atomic_write_bytes(obj, filepath)
+
+    def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
+        atomic_write_bytes(obj.encode(encoding), filepath)
+
+
+def _is_unsafe_type_error(err: BaseException) -> bool:
+    text = str(err)
+    return 'Unsupported global' in text or 'add_safe_globals' in text
+
+
+def _describe_failure(filename: str, err: BaseException) -> str:
+    text = str(err).strip()
+    # torch's weights-only errors put the actual cause after this marker
+    if 'WeightsUnpickler error:' in text:
+        text = text.split('WeightsUnpickler error:', 1)[1]
+        text = text.split('Check the documentation', 1)[0]
+    first = ' '.join(text.split())[:200]
+    if _is_unsafe_type_error(err):
+        return (f'Cannot load checkpoint "{filename}" with torch.load('
+                'weights_only=True): it holds a type that is not allow-listed '
+                '(mmssl_ext allow-lists the types mmengine checkpoints hold, '
+                'see mmssl_ext/utils/checkpoint_compat.py). Only if you trust '
+                'the file, allow the type named below with torch.serialization'
+                f'.add_safe_globals([...]).\n{err}')
+    size = osp.getsize(filename)
+    if size == 0:
+        why = 'the file is empty (0 bytes)'
+    else:
+        why = (f'the file ({size} bytes) is truncated, corrupt or not a '
+               'PyTorch checkpoint '
+               f'[{type(err).__name__}: {first}]')
+    return (f'Cannot load checkpoint "{filename}": {why}. It was probably '
+            'cut short (copy interrupted, disk full) or damaged. Resume from '
+            'another checkpoint (`--resume <work_dir>/<older>.pth` or '
+            '`load_from=...`) or delete this file (and the work dir\'s '
+            '`last_checkpoint` if it names it).')
+
+
+def load_from_local_checked(filename, map_location=None):
+    """mmengine's local checkpoint loader with errors that name the file.
+
+    Same behaviour as ``mmengine.runner.checkpoint.load_from_local``
+    (``torch.load`` with PyTorch's default ``weights_only=True``) but a
+    missing, empty, truncated or otherwise unreadable file raises
+    :class:`CheckpointLoadError` (``FileNotFoundError`` when missing) whose
+    message names the file and what to do.
+    """
+    filename = osp.expanduser(filename)
+    if filename == '':
+        raise CheckpointLoadError(
+            'Cannot load checkpoint: the path is empty. With auto-resume '
+            '(`--resume` without a path) this means `<work_dir>/'
+            'last_checkpoint` is empty (the process probably died while '
+            'writing it): pass `--resume <work_dir>/<name>.pth` explicitly.')
+    if not osp.isfile(filename):
+        raise FileNotFoundError(
+            f'Checkpoint "{filename}" can not be found (with auto-resume the '
+            'path comes from `<work_dir>/last_checkpoint`).')
+    try:
+        return torch.load(filename, map_location=map_location)
+    except Exception as e:  # noqa: BLE001 - re-raised naming the file
+        raise CheckpointLoadError(_describe_failure(filename, e)) from None
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Apply the checkpoint I/O policy of this module (see its docstring):
+
+    1. allow-list the globals of mmengine checkpoints for ``weights_only``;
+    2. register :class:`AtomicLocalBackend` as mmengine's ``'local'`` file
+       backend (atomic checkpoint writes);
+    3. register :func:`load_from_local_checked` as the local checkpoint
+       loader (errors naming the file).
+
+    Idempotent; step 1 is a no-op on PyTorch versions without
+    ``add_safe_globals``.
     """
     global _APPLIED
     if _APPLIED:
@@ -51,4 +265,9 @@ def allow_mmengine_checkpoints() -> None:
     add = getattr(torch.serialization, 'add_safe_globals', None)
     if add is not None:
         add(_checkpoint_globals())
+    from mmengine.fileio import register_backend
+    from mmengine.runner import CheckpointLoader
+    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local_checked, force=True)
     _APPLIED = True

@@ -1,1 +1,2 @@
 
+import mmpretrain.visualization  # noqa: F401,E402 (UniversalVisualizer)

@@ -1,1 +1,2 @@
 
+from .loading import SafeLoadImageFromFile  # noqa: F401
