@@ -6,3 +6,4 @@ __all__ = [
     'DigitsDataset', 'load_digits_arrays', 'InMemoryImageDataset',
     'SyntheticImageDataset'
 ]
+from .cluster_sampler import ClusterSampler  # noqa: F401,E402

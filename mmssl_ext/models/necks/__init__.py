@@ -1,1 +1,2 @@
 
+from .odc_neck import ODCNeck  # noqa: F401

@@ -5,14 +5,27 @@ table and background set, InterCLR's semi-hard negative pool.
 Memory stays bounded whatever the bank size: queries are processed in chunks
 of ``query_chunk`` rows and the bank in chunks of ``bank_chunk`` rows, so the
 largest temporary is ``query_chunk x bank_chunk`` similarities plus the running
-``query_chunk x k`` top-k. faiss (``IndexFlatIP``) is used for CPU tensors
-when installed and ``backend='auto'``; torch otherwise (any device).
+``query_chunk x k`` top-k. For a large ``k`` (``k > bank_chunk // 4``, e.g.
+InterCLR's semi-hard pool of 10 % of the bank) merging per-chunk top-k lists
+costs more than one selection over whole rows, so the torch backend then
+scores whole bank rows for as many queries as fit in ``ROW_BUDGET`` bytes
+(at least one query) and selects once per row.
+
+faiss is used with ``backend='auto'`` when installed, ``largest`` and ``k <=
+FAISS_MAX_K`` (beyond it faiss' heaps are slower than the torch selection):
+``IndexFlatIP`` for CPU tensors, and a GPU flat index for CUDA tensors when
+faiss has GPU support and sees a GPU (faiss-gpu without a GPU reports 0
+GPUs; we count them ourselves). torch otherwise (any device).
 """
 from typing import Optional, Tuple
 
 import torch
 
 _FAISS = None
+#: bytes of query x bank similarities scored at once in whole-row mode
+ROW_BUDGET = 256 * 2**20
+#: largest k sent to faiss by ``backend='auto'`` (faiss GPU caps k at 2048)
+FAISS_MAX_K = 1024
 
 
 def _faiss():
@@ -47,6 +60,17 @@ def _torch_topk(query, bank, k, query_chunk, bank_chunk, largest):
     out_v = torch.empty(n, k, dtype=query.dtype, device=device)
     out_i = torch.empty(n, k, dtype=torch.long, device=device)
     bank = bank.to(device=device, dtype=query.dtype)
+    if k > bank_chunk // 4:
+        # whole-row mode: one selection per query over the whole bank
+        per_row = bank.size(0) * query.element_size()
+        rows = max(1, min(query_chunk, ROW_BUDGET // max(per_row, 1)))
+        for qs in range(0, n, rows):
+            sim = query[qs:qs + rows] @ bank.t()
+            v, i = sim.topk(k, dim=1, largest=largest)
+            out_v[qs:qs + rows] = v
+            out_i[qs:qs + rows] = i
+            del sim
+        return out_v, out_i
     for qs in range(0, n, query_chunk):
         q = query[qs:qs + query_chunk]
         best_v = best_i = None
@@ -68,11 +92,29 @@ def _torch_topk(query, bank, k, query_chunk, bank_chunk, largest):
     return out_v, out_i
 
 
+def _faiss_gpus() -> int:
+    faiss = _faiss()
+    if faiss is None or not hasattr(faiss, 'get_num_gpus') or \
+            not torch.cuda.is_available():
+        return 0
+    try:
+        return int(faiss.get_num_gpus())
+    except Exception:  # pragma: no cover
+        return 0
+
+
 @torch.no_grad()
 def _faiss_topk(query, bank, k, query_chunk):
     faiss = _faiss()
     import numpy as np
-    index = faiss.IndexFlatIP(bank.size(1))
+    d = bank.size(1)
+    if query.is_cuda and _faiss_gpus() > 0 and k <= 2048:  # pragma: no cover
+        res = faiss.StandardGpuResources()
+        cfg = faiss.GpuIndexFlatConfig()
+        cfg.device = query.device.index or 0
+        index = faiss.GpuIndexFlatIP(res, d, cfg)
+    else:
+        index = faiss.IndexFlatIP(d)
     index.add(np.ascontiguousarray(bank.detach().float().cpu().numpy()))
     vals, idxs = [], []
     for qs in range(0, query.size(0), query_chunk):
@@ -101,8 +143,9 @@ def knn_search(query: torch.Tensor,
         query_chunk (int): queries per chunk (>= 1).
         bank_chunk (int): bank rows per chunk (>= 1, torch backend).
         largest (bool): most similar (True) or least similar (False).
-        backend (str): ``'auto'`` (faiss for CPU tensors when installed and
-            ``largest``), ``'torch'`` or ``'faiss'``.
+        backend (str): ``'auto'`` (faiss when installed, ``largest`` and
+            ``k <= FAISS_MAX_K``, for CPU tensors or CUDA tensors with a GPU
+            faiss), ``'torch'`` or ``'faiss'``.
         normalize (bool): L2-normalise both sides first (cosine similarity).
 
     Returns:
@@ -120,8 +163,9 @@ def knn_search(query: torch.Tensor,
         query = torch.nn.functional.normalize(query, dim=1)
         bank = torch.nn.functional.normalize(bank, dim=1)
     use_faiss = backend == 'faiss' or (
-        backend == 'auto' and largest and query.device.type == 'cpu'
-        and _faiss() is not None)
+        backend == 'auto' and largest and k <= FAISS_MAX_K
+        and _faiss() is not None
+        and (query.device.type == 'cpu' or _faiss_gpus() > 0))
     if use_faiss:
         if _faiss() is None:
             raise ImportError("backend='faiss' needs faiss (pip install "

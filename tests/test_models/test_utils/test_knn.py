@@ -24,9 +24,12 @@ def _data(nq=37, nb=101, d=8, seed=0):
 
 @pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('query_chunk,bank_chunk', [(1, 7), (5, 16),
-                                                    (64, 1000), (1024, 10)])
+                                                    (3, 40), (64, 1000),
+                                                    (1024, 10)])
 def test_equals_brute_force(backend, query_chunk, bank_chunk):
-    # (64, 1000) and (1024, 10): fewer queries than a chunk
+    # (64, 1000) and (1024, 10): fewer queries than a chunk; with torch,
+    # k <= bank_chunk // 4 merges per-chunk top-k lists (e.g. k=5 with
+    # (3, 40): 3 bank chunks), larger k selects over whole rows
     q, b = _data()
     for k in (1, 5, 101):
         v, i = knn_search(q, b, k, query_chunk=query_chunk,
@@ -40,7 +43,7 @@ def test_equals_brute_force(backend, query_chunk, bank_chunk):
                                    atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize('bank_chunk', [3, 50, 1000])
+@pytest.mark.parametrize('bank_chunk', [3, 20, 50, 1000])
 def test_smallest_torch(bank_chunk):
     q, b = _data()
     v, i = knn_search(q, b, 4, bank_chunk=bank_chunk, largest=False,
@@ -95,3 +98,26 @@ def test_pairwise_excluding_self():
     assert not (i == torch.arange(30).view(-1, 1)).any()
     with pytest.raises(ValueError, match='k\\+1=31'):
         pairwise_topk_excluding_self(b, 30)
+
+
+def test_whole_row_mode_respects_row_budget(monkeypatch):
+    from mmssl_ext.models.utils import knn
+    q, b = _data(nq=9, nb=101)
+    # budget of 2 rows of similarities: 5 passes over the 9 queries
+    monkeypatch.setattr(knn, 'ROW_BUDGET', 2 * 101 * 4)
+    v, i = knn_search(q, b, 60, bank_chunk=16, backend='torch')
+    bv, bi = _brute(q, b, 60)
+    torch.testing.assert_close(v, bv)
+    assert torch.equal(i, bi)
+
+
+def test_auto_backend_large_k_uses_torch(monkeypatch):
+    from mmssl_ext.models.utils import knn
+    calls = []
+    monkeypatch.setattr(knn, '_faiss_topk',
+                        lambda *a: calls.append(1) or (_ for _ in ()).throw(
+                            AssertionError('faiss used')))
+    q, b = _data(nb=101)
+    monkeypatch.setattr(knn, 'FAISS_MAX_K', 10)
+    knn_search(q, b, 50)  # auto -> torch, no error
+    assert calls == []
