@@ -7,3 +7,4 @@ __all__ = [
     'SyntheticImageDataset'
 ]
 from .cluster_sampler import ClusterSampler  # noqa: F401,E402
+from .box_store import ContrastiveCropDataset, SharedBoxStore  # noqa: F401,E402

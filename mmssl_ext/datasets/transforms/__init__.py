@@ -1,2 +1,3 @@
 
 from .loading import SafeLoadImageFromFile  # noqa: F401
+from .contrastive_crop import ContrastiveCrop  # noqa: F401
