@@ -61,7 +61,10 @@ class SyntheticImageDataset(InMemoryImageDataset):
         num_samples (int): data set length.
         num_classes (int): number of classes (labels ``i % num_classes``).
         img_size (int): image side.
-        seed (int): generator seed (same seed, same images).
+        seed (int): seed of the per-sample noise (same seed, same images).
+        proto_seed (int): seed of the class prototypes; keep it equal between
+            a "train" and a "test" set (different ``seed``) so that both
+            share the class structure.
     """
     METAINFO = {'classes': None}
 
@@ -70,19 +73,21 @@ class SyntheticImageDataset(InMemoryImageDataset):
                  num_classes: int = 4,
                  img_size: int = 32,
                  seed: int = 0,
+                 proto_seed: int = 0,
                  **kwargs):
         if num_samples < 1 or num_classes < 1:
             raise ValueError('num_samples and num_classes must be >= 1')
-        self.num_samples, self.num_classes, self.seed = (num_samples,
-                                                         num_classes, seed)
+        self.num_samples, self.num_classes = num_samples, num_classes
+        self.seed, self.proto_seed = seed, proto_seed
         kwargs.setdefault('metainfo', dict(
             classes=tuple(f'c{i}' for i in range(num_classes))))
         super().__init__(img_size=img_size, **kwargs)
 
     def load_arrays(self):
-        g = np.random.RandomState(self.seed)
         s = self.img_size
-        protos = g.randint(0, 256, size=(self.num_classes, s, s, 3))
+        protos = np.random.RandomState(self.proto_seed).randint(
+            0, 256, size=(self.num_classes, s, s, 3))
+        g = np.random.RandomState(self.seed + 1000003)
         labels = np.arange(self.num_samples) % self.num_classes
         noise = g.randint(-40, 41, size=(self.num_samples, s, s, 3))
         imgs = np.clip(protos[labels] + noise, 0, 255).astype(np.uint8)

@@ -31,7 +31,10 @@ def _runner(tmp_path, **val_cfg):
 
 def test_knn_loop_reaches_100_on_separable_pixels(tmp_path):
     # synthetic classes are prototypes + small noise: raw pixels separate them
-    runner = _runner(tmp_path, feature=raw_pixels, k=5)
+    runner = _runner(tmp_path, k=5)
+    # callables cannot live in a dumped config: set it on the built loop
+    runner._val_loop = runner.build_val_loop(runner._val_loop)
+    runner.val_loop.feature = raw_pixels
     metrics = runner.val()
     assert metrics['knn/top1'] == pytest.approx(100.0)
     assert metrics['knn/top5'] == pytest.approx(100.0)

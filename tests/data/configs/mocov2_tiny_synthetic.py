@@ -18,7 +18,7 @@ model = dict(
               out_channels=8, with_avg_pool=True),
     head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
               temperature=0.2))
-_data = dict(type='SyntheticImageDataset', num_samples=32, num_classes=4,
+_data = dict(type='SyntheticImageDataset', num_samples=32, num_classes=6,
              img_size=16)
 train_dataloader = dict(
     batch_size=8, num_workers=0, persistent_workers=False, drop_last=True,
