@@ -48,9 +48,11 @@ def _all_finite(ckpt):
 
 def test_nan_loss_stops_before_checkpoint(tmp_path):
     work = tmp_path / 'w'
-    runner = Runner(**runner_cfg(
-        work, max_iters=10, interval=2, nan_at=5,
-        custom_hooks=[dict(type='NonFiniteLossHook')]))
+    cfg = runner_cfg(work, max_iters=10, interval=2, nan_at=5)
+    # enabled as an extra default hook, as configs/_base_/default_runtime.py
+    # can do
+    cfg['default_hooks']['nonfinite'] = dict(type='NonFiniteLossHook')
+    runner = Runner(**cfg)
     with pytest.raises(FloatingPointError) as e:
         runner.train()
     msg = str(e.value)
@@ -93,7 +95,7 @@ def test_mmpretrain_moco_nan_stops(tmp_path):
                          val_interval=100)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2,
                                         by_epoch=False)
-    cfg.custom_hooks = [dict(type='NonFiniteLossHook')]
+    cfg.default_hooks.nonfinite = dict(type='NonFiniteLossHook')
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
     runner.register_hook(PoisonHook(at=3))
