@@ -9,8 +9,11 @@ import warnings
 
 from .version import __version__
 from .utils.checkpoint_compat import allow_mmengine_checkpoints
+from .utils.numpy2_compat import patch_mmcv_adjust_hue
 
-allow_mmengine_checkpoints()
+# Stack incompatibilities, each fixed in one documented place:
+allow_mmengine_checkpoints()  # torch>=2.6 weights_only loading of ckpts
+patch_mmcv_adjust_hue()  # mmcv 2.1 ColorJitter(hue) under NumPy 2
 
 
 def _soft_version_check() -> None:

@@ -1,0 +1,67 @@
+"""mmcv 2.1's ``adjust_hue`` under NumPy 2.
+
+``mmcv.image.photometric.adjust_hue`` shifts the hue channel with
+``h += np.uint8(hue_factor * 255)``. NumPy 1 wrapped a negative value
+(-5 -> 251); NumPy 2 raises ``OverflowError: Python integer -5 out of bounds
+for uint8``, so every ``ColorJitter(hue=...)`` of MMPretrain (MoCo v2, SimCLR,
+BYOL, SimSiam pipelines) crashes in a data-loader worker as soon as a
+negative hue is drawn. We replace the function with one that computes the
+same modular shift explicitly (identical results to NumPy 1) for both
+backends, keeping mmcv's argument checks. ``import mmssl_ext`` applies it once.
+"""
+import numpy as np
+
+_PATCHED = False
+
+
+def _hue_shift(hue_factor: float) -> np.uint8:
+    # the uint8 value NumPy 1 produced for np.uint8(hue_factor * 255)
+    return np.uint8(int(hue_factor * 255) % 256)
+
+
+def adjust_hue(img: np.ndarray, hue_factor: float, backend=None):
+    """Drop-in for :func:`mmcv.adjust_hue` (same arguments and results)."""
+    import cv2
+    from mmcv.image import io as mmcv_io
+    from PIL import Image
+
+    if backend is None:
+        backend = mmcv_io.imread_backend
+    if backend not in ['cv2', 'pillow']:
+        raise ValueError(f'backend: {backend} is not supported.'
+                         f"Supported backends are 'cv2', 'pillow'")
+    if not (-0.5 <= hue_factor <= 0.5):
+        raise ValueError(f'hue_factor:{hue_factor} is not in [-0.5, 0.5].')
+    if not (isinstance(img, np.ndarray) and (img.ndim in {2, 3})):
+        raise TypeError('img should be ndarray with dim=[2 or 3].')
+    shift = _hue_shift(hue_factor)
+    if backend == 'pillow':
+        assert img.dtype == np.uint8, 'Pillow backend only support uint8 type'
+        pil_image = Image.fromarray(img[..., ::-1], mode='RGB')
+        h, s, v = pil_image.convert('HSV').split()
+        np_h = np.array(h, dtype=np.uint8)
+        np_h += shift  # uint8 addition wraps around the hue circle
+        h = Image.fromarray(np_h, 'L')
+        out = Image.merge('HSV', (h, s, v)).convert('RGB')
+        return np.array(out, dtype=img.dtype)[..., ::-1]
+    dtype = img.dtype
+    hsv = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL)
+    h, s, v = cv2.split(hsv)
+    h = h.astype(np.uint8)
+    h += shift
+    return cv2.cvtColor(cv2.merge([h, s, v]),
+                        cv2.COLOR_HSV2BGR_FULL).astype(dtype)
+
+
+def patch_mmcv_adjust_hue() -> None:
+    """Install :func:`adjust_hue` in mmcv when NumPy >= 2 (idempotent)."""
+    global _PATCHED
+    if _PATCHED or int(np.__version__.split('.')[0]) < 2:
+        return
+    import mmcv
+    import mmcv.image
+    import mmcv.image.photometric as photometric
+    for mod in (mmcv, mmcv.image, photometric):
+        if hasattr(mod, 'adjust_hue'):
+            mod.adjust_hue = adjust_hue
+    _PATCHED = True
