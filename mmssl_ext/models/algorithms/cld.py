@@ -50,11 +50,10 @@ def unshuffle_bn(x: torch.Tensor, idx_unshuffle: Optional[torch.Tensor]):
 
 
 def _neck_out_dim(neck) -> Optional[int]:
-    proj = getattr(neck, 'inst_proj', None)
-    for attr in ('out_features', ):
-        if proj is not None and hasattr(proj, attr):
-            return int(getattr(proj, attr))
-    return None
+    """Output dim of a :class:`CLDNeck`'s instance projection (None for
+    other necks)."""
+    out = getattr(getattr(neck, 'inst_proj', None), 'out_features', None)
+    return None if out is None else int(out)
 
 
 def _check_views(inputs, expected, algo: str, key: str) -> List[torch.Tensor]:
@@ -87,6 +86,10 @@ class NPIDCLD(BaseSelfSupervisor):
     update first; we apply the views in that order (last view first).
     Updates all-gather (idx, feature) from every rank, so the bank is
     identical on every rank.
+
+    The bank starts as unit-norm Gaussian rows (:class:`FeatureMemory`'s
+    ``init='random'``); lemniscate draws U(-a, a) with a = sqrt(3 / D), whose
+    rows also have expected unit norm and uniformly random directions.
 
     Without a ``group_head`` (and a neck built with ``with_group=False``)
     this is exactly NPID with the full non-parametric softmax
@@ -203,7 +206,9 @@ class MoCoCLD(BaseSelfSupervisor):
         loss = L_I + lambda * L_CLD(G_1, G_2)
 
     The queue ``Q`` (:class:`FeatureQueue`, wrap-around ring, all-gathered
-    keys) receives ``k`` once per iteration, after both logits.
+    keys, any batch size) receives ``k`` once per iteration, after both
+    logits. It starts as unit-norm Gaussian rows (as MoCo's ImageNet code;
+    the CIFAR code used un-normalised U(-a, a) rows, a = sqrt(3 / D)).
 
     Momentum encoder: :class:`mmengine.model.ExponentialMovingAverage` of
     ``backbone + neck``, updated at the start of every ``loss`` call (as

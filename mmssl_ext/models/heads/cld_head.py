@@ -35,9 +35,9 @@ import torch.nn.functional as F
 from mmengine import dist
 from mmengine.model import BaseModule
 
-from mmssl_ext.registry import MODELS
 from mmssl_ext.models.utils.kmeans import batch_kmeans
 from mmssl_ext.models.utils.ncut import spectral_clustering
+from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import all_gather_with_grad
 
 __all__ = [

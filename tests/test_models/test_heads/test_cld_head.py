@@ -72,7 +72,8 @@ def test_neck_layouts():
     assert neck.inst_proj is not neck.group_proj
     n = CLDNeck(8, 4, hid_channels=16, proj_type='normed')
     assert isinstance(n.group_proj, NormedLinear)
-    assert isinstance(n.shared[0], nn.Linear) and n.shared[0].out_features == 16
+    assert isinstance(n.shared[0], nn.Linear)
+    assert n.shared[0].out_features == 16
     inst, group = n(x)
     assert inst.abs().max() <= 1 + 1e-6  # cosines
     # both projections see the same pooled feature
