@@ -5,3 +5,4 @@ from .bsim import BSIMBYOL, BSIMMoCo, BSIMSimCLR, BSIMSimSiam  # noqa: F401
 from .npid import NPID  # noqa: F401
 from .deepcluster import DeepCluster  # noqa: F401
 from .odc import ODC  # noqa: F401
+from .interclr import InterCLRMoCo  # noqa: F401

@@ -73,7 +73,7 @@ class InterCLRMoCo(MoCo):
     The memory is initialised (features + k-means labels + centroids), its
     centroids refreshed and small clusters handled by
     :class:`~mmssl_ext.engine.hooks.InterCLRHook`, through the methods
-    declared here (``init_memory``, ``update_centroids``,
+    declared here (``set_clusters``, ``update_centroids``,
     ``deal_with_small_clusters``, ``set_pseudo_labels``,
     ``set_loss_weights``).
 
@@ -259,14 +259,33 @@ class InterCLRMoCo(MoCo):
                 f'model.memory.num_clusters={self.memory.num_clusters} is '
                 f'larger than the training set ({n} samples)')
 
-    def cluster_feature(self, model, inputs: torch.Tensor) -> torch.Tensor:
+    def clustering_feature(self, inputs: torch.Tensor) -> torch.Tensor:
         """Features clustered by the hook: the (inter-branch) neck output of
-        the query encoder, (B, feat_dim); ``model`` is the (possibly
-        wrapped) model, as :func:`mmssl_ext.utils.extract.extract_features`
-        passes it."""
+        the query encoder, (B, feat_dim)."""
         x = self.backbone(inputs)
         neck = self.neck if self.share_neck else self.inter_neck
         return neck(x)[0].flatten(1)
+
+    def has_clusters(self) -> bool:
+        """Whether the memory holds clustered data."""
+        return self.memory_initialized
+
+    def cluster_labels(self) -> torch.Tensor:
+        """The label bank (N,)."""
+        return self.memory.label_bank
+
+    @torch.no_grad()
+    def set_clusters(self, feats: torch.Tensor, labels: torch.Tensor,
+                     centroids: Optional[torch.Tensor] = None) -> None:
+        """Result of a full k-means of the training set (OfflineClusterHook
+        API). First call: bank = normalize(feats), labels, centroids =
+        cluster means of the bank (the k-means centroids are not used, as
+        in the reference). Later calls (offline labels): only the label
+        bank is replaced, the bank keeps its momentum-updated keys."""
+        if not self.memory_initialized:
+            self.init_memory(feats, labels)
+        else:
+            self.set_pseudo_labels(labels)
 
     @torch.no_grad()
     def init_memory(self, feats: torch.Tensor, labels: torch.Tensor) -> None:

@@ -28,6 +28,7 @@ All randomness comes from an optional ``torch.Generator`` so that the caller
 can make sampling reproducible (InterCLRMoCo seeds it from checkpointed state,
 which makes resumed runs exact).
 """
+import warnings
 from typing import Optional
 
 import torch
@@ -189,6 +190,7 @@ class SemiHardNegativeSampler(BaseNegativeSampler):
                 f'neg_num={num_neg} (negatives are drawn from the pool '
                 'without replacement)')
         self.pool_size = pool_size
+        self._warned = False
 
     def check_bank_length(self, length: int) -> None:
         super().check_bank_length(length)
@@ -205,11 +207,10 @@ class SemiHardNegativeSampler(BaseNegativeSampler):
             query.detach().to(bank.dtype), bank, p, largest=self.largest,
             backend=self.knn_backend, bank_chunk=_bank_chunk(p))
         pool = pool.to(dev)
-        if not bool((label_bank[pool] != labels.view(-1, 1)).any(1).all()):
-            raise RuntimeError(
-                f'{type(self).__name__}: every entry of some anchor\'s pool '
-                f'shares its pseudo-label; raise {self.pool_key}='
-                f'{self.pool_size}')
+        bad = ~(label_bank[pool] != labels.view(-1, 1)).any(1)
+        if bool(bad.any()):
+            pool = self._fallback_pool(pool, bad, label_bank, labels,
+                                       generator)
         weights = torch.ones(b, p, device=dev)
         pick = torch.multinomial(
             weights, self.num_neg, replacement=False, generator=generator)
@@ -223,6 +224,27 @@ class SemiHardNegativeSampler(BaseNegativeSampler):
             return pool[r, col]
 
         return self._redraw(neg, label_bank, labels, draw)
+
+
+    def _fallback_pool(self, pool, bad, label_bank, labels, generator):
+        """Rows whose whole pool shares the anchor's label (its cluster is
+        larger than the pool: the reference code would loop forever) get a
+        uniform random pool of different-label entries instead; warns once.
+        """
+        if not self._warned:
+            warnings.warn(
+                f'{type(self).__name__}: the {self.pool_size}-entry pool of '
+                f'{int(bad.sum())} anchor(s) holds only their own cluster; '
+                'drawing their negatives uniformly from the other clusters. '
+                f'Raise {self.pool_key} above the largest cluster size '
+                '(or use more clusters / a larger min_cluster).')
+            self._warned = True
+        rows = torch.nonzero(bad).flatten()
+        rnd = RandomNegativeSampler(self.pool_size, self.max_tries)
+        pool = pool.clone()
+        pool[rows] = rnd(None, None, label_bank, labels[rows],
+                         generator=generator)
+        return pool
 
 
 @TASK_UTILS.register_module()

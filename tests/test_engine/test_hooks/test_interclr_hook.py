@@ -77,7 +77,8 @@ class Recorder(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
         from mmpretrain.utils import get_ori_model
-        self.logs.append({k: float(v) for k, v in outputs.items()})
+        self.logs.append({k: float(v.detach()) if torch.is_tensor(v) else
+                          float(v) for k, v in outputs.items()})
         m = get_ori_model(runner.model)
         self.min_sizes.append(int(m.memory.histogram().min()))
 
@@ -90,6 +91,9 @@ class ToyWrapper(BaseModel):
     def __init__(self, module):
         super().__init__()
         self.module = module
+
+    def forward(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
 
     def train_step(self, data, optim_wrapper):
         return self.module.train_step(data, optim_wrapper)
@@ -187,9 +191,11 @@ def test_initial_clustering_matches_kmeans_of_extracted_features(tmp):
                         train_cfg=dict(by_epoch=True, max_epochs=1))
     hook = [h for h in runner.hooks if isinstance(h, InterCLRHook)][0]
     model = runner.model
-    feats = extract_features(model, hook._loader(runner),
-                             feature=model.cluster_feature, progress=False)
-    labels = hook.cluster(runner, init=True)
+    assert not model.has_clusters()
+    feats = extract_features(
+        model, hook._dataloader(runner),
+        feature=lambda m, x: model.clustering_feature(x), progress=False)
+    labels = hook.cluster(runner)
     expect = kmeans(feats, 4, num_iters=20, normalize=True, backend='torch',
                     seed=0).labels
     assert torch.equal(labels, expect)
@@ -205,19 +211,22 @@ def test_offline_labels_recluster_every_interval(tmp):
     calls = []
     hook = [h for h in runner.hooks if isinstance(h, InterCLRHook)][0]
     orig = hook.cluster
+    model_ref = runner.model
 
-    def spy(r, init):
-        calls.append(init)
-        return orig(r, init)
+    def spy(r):
+        calls.append(model_ref.has_clusters())
+        return orig(r)
 
     hook.cluster = spy
     runner.train()
-    assert calls == [True, False, False]  # initial + after each epoch
+    # initial (memory empty) + after each epoch (labels only)
+    assert calls == [False, True, True]
     assert 'change_ratio' not in rec.logs[-1]
 
 
 def test_hook_with_wrapped_model(tmp):
     from mmssl_ext.registry import MODELS
+    torch.manual_seed(0)
     model = ToyWrapper(MODELS.build(_model_cfg()))
     runner, rec = _runner(tmp, model=model, hooks=[_hook_cfg()])
     runner.train()
