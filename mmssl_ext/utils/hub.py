@@ -1,0 +1,180 @@
+"""Loading checkpoints from a local path or a URL, with an optional SHA-256
+check.
+
+Downloads go through the standard loaders: PyTorch's hub downloader into
+``<torch hub dir>/checkpoints`` (``$TORCH_HOME``), the same cache mmengine's
+``load_from_http`` (``init_cfg=dict(type='Pretrained', checkpoint=URL)``,
+``load_from=URL``) reads, and the object is then loaded by
+``mmengine.runner.CheckpointLoader``. The hash is checked on the file
+*before* it is unpickled.
+
+``sha256`` may be the full 64-digit digest or a prefix of at least 8 digits.
+When none is given for a URL whose file name follows the OpenMMLab /
+torch.hub convention ``name-<first 8+ hex digits of sha256>.pth``, that
+prefix is checked.
+"""
+import hashlib
+import os
+import os.path as osp
+import re
+from typing import Optional
+from urllib.parse import urlparse
+
+_HASH_RE = re.compile(r'-([a-f0-9]{8,64})\.[a-zA-Z0-9]+$')
+
+
+class ChecksumError(RuntimeError):
+    """The file on disk does not have the expected SHA-256 digest."""
+
+
+def is_url(path: str) -> bool:
+    return path.startswith(('http://', 'https://'))
+
+
+def file_sha256(path: str, chunk_size: int = 1 << 20) -> str:
+    """Hex SHA-256 digest of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk_size), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def hash_prefix_from_name(path_or_url: str) -> Optional[str]:
+    """The ``-<hex>`` suffix of an OpenMMLab / torch.hub file name, if any
+    (``..._20220825-b6d23c86.pth`` -> ``'b6d23c86'``)."""
+    name = osp.basename(urlparse(path_or_url).path if is_url(path_or_url)
+                        else path_or_url)
+    m = _HASH_RE.search(name)
+    return m.group(1) if m else None
+
+
+def _check_digest_arg(sha256: str) -> str:
+    sha256 = sha256.strip().lower()
+    if not re.fullmatch(r'[0-9a-f]{8,64}', sha256):
+        raise ValueError('sha256 must be 8 to 64 hexadecimal digits (a full '
+                         f'digest or its prefix), got {sha256!r}')
+    return sha256
+
+
+def verify_sha256(path: str, sha256: str) -> str:
+    """Raise :class:`ChecksumError` unless the digest of ``path`` starts
+    with ``sha256``; return the full digest."""
+    sha256 = _check_digest_arg(sha256)
+    digest = file_sha256(path)
+    if not digest.startswith(sha256):
+        raise ChecksumError(
+            f'SHA-256 mismatch for {path}: expected {sha256}..., got '
+            f'{digest}. The file is corrupt, truncated or not the published '
+            'one; delete it (a cached download is fetched again).')
+    return digest
+
+
+def cached_path(url: str, model_dir: Optional[str] = None) -> str:
+    """Where the standard (torch.hub / mmengine) loader caches ``url``."""
+    if model_dir is None:
+        import torch.hub
+        model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+    return osp.join(model_dir, osp.basename(urlparse(url).path))
+
+
+def download_verified(url: str,
+                      sha256: Optional[str] = None,
+                      model_dir: Optional[str] = None,
+                      progress: bool = True) -> str:
+    """Download ``url`` into the standard cache (once) and return the local
+    path, checking the SHA-256 (given, or taken from the file name)."""
+    import torch.hub
+    dst = cached_path(url, model_dir)
+    expected = _check_digest_arg(sha256) if sha256 else hash_prefix_from_name(
+        url)
+    if not osp.isfile(dst):
+        os.makedirs(osp.dirname(dst), exist_ok=True)
+        # torch.hub checks ``hash_prefix`` on the streamed bytes and removes
+        # the temporary file on mismatch.
+        try:
+            torch.hub.download_url_to_file(
+                url, dst, hash_prefix=expected, progress=progress)
+        except RuntimeError as e:
+            if 'invalid hash value' in str(e):
+                raise ChecksumError(f'SHA-256 mismatch downloading {url}: '
+                                    f'{e}') from e
+            raise
+    elif expected:
+        verify_sha256(dst, expected)
+    return dst
+
+
+def _default_index() -> Optional[str]:
+    path = osp.join(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))), 'model-index.yml')
+    return path if osp.isfile(path) else None
+
+
+def lookup_sha256(url: str, index: Optional[str] = None) -> Optional[str]:
+    """The ``Weights SHA256`` a model-zoo metafile gives for ``url``
+    (searched through the ``Import`` list of ``model-index.yml``; default:
+    the one of this repository), or None."""
+    import yaml
+    index = index or _default_index()
+    if not index or not osp.isfile(index):
+        return None
+    with open(index) as f:
+        imports = (yaml.safe_load(f) or {}).get('Import') or []
+    root = osp.dirname(osp.abspath(index))
+    for rel in imports:
+        path = osp.join(root, rel)
+        if not osp.isfile(path):
+            continue
+        with open(path) as f:
+            meta = yaml.safe_load(f) or {}
+        for row in meta.get('Models') or []:
+            if row.get('Weights') == url and row.get('Weights SHA256'):
+                return str(row['Weights SHA256'])
+    return None
+
+
+def load_checkpoint_verified(url_or_path: str,
+                             sha256: Optional[str] = None,
+                             map_location: str = 'cpu',
+                             model_dir: Optional[str] = None,
+                             check_name_hash: bool = True) -> dict:
+    """Load a checkpoint (local path or http(s) URL) with mmengine's standard
+    loader after checking its SHA-256.
+
+    Args:
+        url_or_path (str): local file or URL (other mmengine schemes such as
+            ``torchvision://`` are passed through without a check).
+        sha256 (str, optional): expected digest (full or >= 8-digit
+            prefix). For a URL without one, the ``Weights SHA256`` of the
+            model-zoo row whose ``Weights`` is that URL is used.
+        map_location (str): as in :func:`torch.load`.
+        model_dir (str, optional): download cache (default: torch hub dir).
+        check_name_hash (bool): for a URL without ``sha256``, check the
+            ``-<hex>`` suffix of the file name if it has one.
+
+    Returns:
+        The loaded object (usually a dict with ``state_dict`` and ``meta``).
+    """
+    import mmssl_ext.utils.checkpoint_compat as compat
+    from mmengine.runner import CheckpointLoader
+    compat.allow_mmengine_checkpoints()
+    if is_url(url_or_path):
+        sha256 = sha256 or lookup_sha256(url_or_path)
+        local = download_verified(
+            url_or_path,
+            sha256 if sha256 else None,
+            model_dir=model_dir) if (sha256 or check_name_hash) else None
+        if local is not None:
+            return CheckpointLoader.load_checkpoint(local, map_location)
+        return CheckpointLoader.load_checkpoint(url_or_path, map_location)
+    if '://' in url_or_path:
+        return CheckpointLoader.load_checkpoint(url_or_path, map_location)
+    path = osp.expanduser(url_or_path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint {url_or_path} not found')
+    # local files are checked only against an explicit digest: user file
+    # names may end in '-<hex>' by chance
+    if sha256:
+        verify_sha256(path, sha256)
+    return CheckpointLoader.load_checkpoint(path, map_location)
