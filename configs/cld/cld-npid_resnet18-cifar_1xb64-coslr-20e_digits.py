@@ -13,27 +13,6 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-# The shared digits augmentation with hue=0: mmcv 2.1's adjust_hue fails
-# under numpy 2 for negative hue factors (OverflowError in
-# np.uint8(hue_factor * 255)); on these grey images (R=G=B before and after
-# brightness/contrast/saturation jitter) a hue rotation changes nothing, so
-# this is the same augmentation.
-view_pipeline = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.0),
-         backend='pillow'),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                          saturation=0.4, hue=0.)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-]
-train_pipeline = [
-    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
-    dict(type='PackInputs'),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-
 num_train = 4000
 model = dict(
     type='NPIDCLD',
