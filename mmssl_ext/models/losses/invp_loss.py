@@ -9,6 +9,9 @@ with the paper's variants as options (spec section 3):
 
       L_ins = -log( S_ii / sum_{j in N_M(i)} S_ij + eps ),  S_ij = exp(v_i.m_j/t)
 
+  (code; ``instance_denominator='paper'`` sums over ``N_M(i) U {i}``,
+  which differs only when the anchor is not among the top-M).
+
 * Positive discovery: candidates reached in ``num_layers`` hops of the
   per-sample neighbour table ``neigh`` (k entries per row):
   ``'concat'`` - the authors' list concatenation (sum_l k^l entries,
@@ -181,7 +184,9 @@ def select_positives(cand_logits: torch.Tensor,
 # --------------------------------------------------------------------------
 def invp_instance_loss(self_logits: torch.Tensor,
                        bg_logits: torch.Tensor,
-                       eps: float = 1e-7) -> torch.Tensor:
+                       eps: float = 1e-7,
+                       add_self: Optional[torch.Tensor] = None
+                       ) -> torch.Tensor:
     """``-log(S_ii / sum_{j in top-M} S_ij + eps)`` per sample.
 
     Args:
@@ -189,10 +194,17 @@ def invp_instance_loss(self_logits: torch.Tensor,
         bg_logits (Tensor): (B, M) ``v_i . m_j / t`` over the background set.
         eps (float): added to the ratio (authors: 1e-7); 0 gives the exact
             log-softmax.
+        add_self (Tensor, optional): (B,) bool, True where ``S_ii`` must be
+            added to the denominator (the paper's ``N_M(i) U {i}`` when the
+            anchor is not among the top-M).
 
     Returns:
         Tensor: (B,) losses.
     """
+    if add_self is not None:
+        extra = torch.where(add_self, self_logits,
+                            torch.full_like(self_logits, float('-inf')))
+        bg_logits = torch.cat([bg_logits, extra.unsqueeze(1)], 1)
     lse = torch.logsumexp(bg_logits, dim=1)
     if eps == 0:
         return lse - self_logits
@@ -317,6 +329,10 @@ class InvPLoss(nn.Module):
             (default: ``torch.topk``, the authors' selection and tie order,
             any device), ``'faiss'`` or ``'auto'`` (faiss for CPU tensors
             when installed).
+        instance_denominator (str): ``'code'`` (default): the instance
+            term's denominator is the top-M sum only, even when the anchor
+            is not in the top-M; ``'paper'``: ``N_M(i) U {i}``, i.e.
+            ``S_ii`` is added when the anchor is outside the top-M.
     """
 
     def __init__(self,
@@ -328,8 +344,13 @@ class InvPLoss(nn.Module):
                  denominator: str = 'exclusive',
                  propagation: str = 'concat',
                  eps: float = 1e-7,
-                 knn_backend: str = 'torch'):
+                 knn_backend: str = 'torch',
+                 instance_denominator: str = 'code'):
         super().__init__()
+        if instance_denominator not in ('code', 'paper'):
+            raise ValueError("instance_denominator must be 'code' or "
+                             f"'paper', got {instance_denominator!r}")
+        self.instance_denominator = instance_denominator
         if temperature <= 0:
             raise ValueError(f'temperature must be > 0, got {temperature}')
         if n_background < 1:
@@ -407,9 +428,12 @@ class InvPLoss(nn.Module):
 
         self_logits = (feats * bank[idx]).sum(1) / t
         bg_logits = logits_of(bg_idx)
+        add_self = None
+        if self.instance_denominator == 'paper':
+            add_self = ~(bg_idx == idx.view(-1, 1)).any(1)
         out = dict(
-            loss_ins=invp_instance_loss(self_logits, bg_logits,
-                                        self.eps).mean(),
+            loss_ins=invp_instance_loss(self_logits, bg_logits, self.eps,
+                                        add_self).mean(),
             loss_inv=None,
             bg_idx=bg_idx,
             num_pos=feats.new_zeros(()))

@@ -155,6 +155,22 @@ def test_instance_term_anchor_outside_background():
         -math.log(e(-1) / (e(1) + e(.5)) + EPS), rel=1e-5, abs=1e-6)
 
 
+def test_instance_term_paper_denominator_adds_the_anchor():
+    # anchor 4 (logit -1) is outside the top-4 {0, 5, 1, 2}
+    top = e(1) + e(.75) + e(.5) + e(0)
+    bank_cfg = dict(temperature=1.0, n_background=4, diffusion_layer=2,
+                    n_pos=2, knn_backend='torch')
+    code = InvPLoss(**bank_cfg)(V, torch.tensor([4]), BANK, NEIGH)
+    paper = InvPLoss(instance_denominator='paper', **bank_cfg)(
+        V, torch.tensor([4]), BANK, NEIGH)
+    assert code['loss_ins'].item() == _approx(-math.log(e(-1) / top + EPS))
+    assert paper['loss_ins'].item() == _approx(
+        -math.log(e(-1) / (top + e(-1)) + EPS))
+    # anchor 0 is in its top-4: both agree
+    assert _loss(instance_denominator='paper')['loss_ins'].item() == \
+        _loss()['loss_ins'].item()
+
+
 HARD_NUM = e(-1) + e(-.5)
 
 
@@ -308,6 +324,7 @@ def test_refresh_neighbours_by_hand():
     (dict(propagation='dfs'), 'propagation'),
     (dict(knn_backend='gpu'), 'knn_backend'),
     (dict(eps=-1.), 'eps'),
+    (dict(instance_denominator='x'), 'instance_denominator'),
 ])
 def test_bad_arguments_name_the_key(kw, key):
     with pytest.raises(ValueError, match=key):
