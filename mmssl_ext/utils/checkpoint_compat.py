@@ -11,9 +11,10 @@ argument, so resuming one of its own checkpoints fails with::
     _pickle.UnpicklingError: Weights only load failed ... Unsupported global:
     GLOBAL mmengine.logging.history_buffer.HistoryBuffer
 
-Instead of turning safety off for every load (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
-or ``weights_only=False``), we allow-list (``torch.serialization.
-add_safe_globals``) exactly the types an mmengine / mmssl_ext checkpoint holds:
+Instead of turning safety off for every load
+(``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` or ``weights_only=False``), we allow-list
+(``torch.serialization.add_safe_globals``) exactly the types an mmengine /
+mmssl_ext checkpoint holds:
 
 * ``message_hub``: mmengine's ``HistoryBuffer`` (its histories are numpy
   arrays) and ``runtime_info`` values, which may be numpy scalars (metrics);
