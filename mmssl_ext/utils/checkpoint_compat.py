@@ -61,7 +61,8 @@ force=True)``, the documented extension point; prefix ``''`` = plain paths):
 onto the target (atomic on POSIX and Windows within one file system) and
 fsync the directory. A reader therefore sees either the previous complete
 file or the new complete file, never a partial one. A process killed while
-writing only leaves the hidden ``.tmp`` file, which no mmengine code reads.
+writing only leaves the hidden ``.tmp`` file, which no mmengine code reads
+and which the next successful write of the same name removes.
 This covers every local ``put`` (checkpoints, ``mmengine.dump`` to local
 files); it does not cover the deprecated ``file_client_args`` path nor
 remote backends (petrel, http). mmengine's ``CheckpointHook`` only writes
@@ -85,6 +86,7 @@ or delete the bad file.
 import os
 import os.path as osp
 import tempfile
+import time
 from typing import Union
 
 import torch
@@ -139,26 +141,61 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _current_umask() -> int:
+    try:  # Linux: read it without changing it (os.umask is process-wide)
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o22)
+    os.umask(umask)
+    return umask
+
+
+def _remove_stale_temporaries(dirname: str, basename: str,
+                              before: float) -> None:
+    """Remove ``.<basename>.*.tmp`` files left by writers that were killed
+    (older than ``before``, i.e. not a concurrent writer's); best effort."""
+    prefix = f'.{basename}.'
+    try:
+        names = os.listdir(dirname)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith('.tmp')):
+            continue
+        path = osp.join(dirname, name)
+        try:
+            if os.stat(path).st_mtime < before:
+                os.remove(path)
+        except OSError:
+            pass
+
+
 def atomic_write_bytes(data: bytes, filepath: Union[str, os.PathLike]) -> None:
     """Write ``data`` to ``filepath`` atomically and durably.
 
-    The bytes go to a hidden temporary file in the target's directory, which
-    is flushed, fsync'ed and then renamed onto the target with
-    :func:`os.replace`. A symlink target is resolved first (the link is kept
-    and its destination replaced). The new file gets the usual
+    The bytes go to a hidden temporary file ``.<name>.<random>.tmp`` in the
+    target's directory, which is flushed, fsync'ed and then renamed onto the
+    target with :func:`os.replace`. A symlink target is resolved first (the
+    link is kept and its destination replaced). The new file gets the usual
     ``0o666 & ~umask`` permissions. On any error the temporary file is
-    removed and the previous target (if any) is left untouched.
+    removed and the previous target (if any) is left untouched. After a
+    successful write, temporaries of the same target left by a killed writer
+    are removed (so re-saving ``iter_8.pth`` after resuming cleans up the
+    partial ``iter_8.pth`` of the run that died).
     """
     filepath = osp.realpath(os.fspath(filepath))
     dirname, basename = osp.split(filepath)
     os.makedirs(dirname, exist_ok=True)
+    start = time.time() - 1.  # mtime granularity
     fd, tmp = tempfile.mkstemp(prefix=f'.{basename}.', suffix='.tmp',
                                dir=dirname)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
         try:
-            os.chmod(tmp, 0o666 & ~umask)
+            os.chmod(tmp, 0o666 & ~_current_umask())
         except OSError:
             pass
         with os.fdopen(fd, 'wb') as f:
@@ -174,6 +211,7 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, os.PathLike]) -> None:
         if tmp is not None and osp.exists(tmp):
             os.remove(tmp)
     _fsync_dir(dirname)
+    _remove_stale_temporaries(dirname, basename, start)
 
 
 class AtomicLocalBackend(LocalBackend):

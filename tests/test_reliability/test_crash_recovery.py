@@ -111,6 +111,11 @@ def test_sigkill_during_checkpoint_write(tmp_path):
     assert leftovers, 'the kill did not land during a write'
     ckpt = torch.load(path)  # complete, loads with weights_only=True
     assert torch.equal(ckpt['w'], torch.full((6_000_000, ), float(ckpt['v'])))
+    # the next save of the same name (e.g. after resuming) removes the
+    # dead writer's partial temporary file
+    time.sleep(1.1)
+    atomic_write_bytes(b'x', path)
+    assert sorted(os.listdir(tmp_path)) == ['iter_1.pth', 'writer.py']
 
 
 # --------------------------------------------------- corrupt checkpoints
