@@ -52,6 +52,18 @@ class ClusterMemoryHook(Hook):
         self.evaluate_interval = evaluate_interval
         self.reweight, self.reweight_pow = reweight, reweight_pow
 
+    def before_train(self, runner) -> None:
+        model = get_ori_model(runner.model)
+        memory = getattr(model, 'memory', None)
+        if memory is None or not hasattr(memory, 'deal_with_small_clusters'):
+            raise TypeError(f'ClusterMemoryHook needs a ClusterMemory as '
+                            f'`model.memory`; {type(model).__name__} has '
+                            f'{type(memory).__name__}')
+        if self.reweight and not hasattr(model, 'set_reweight'):
+            raise TypeError(f'ClusterMemoryHook(reweight=True) needs '
+                            f'{type(model).__name__}.set_reweight; set '
+                            'reweight=False')
+
     def _every(self, runner, n: int) -> bool:
         return n > 0 and self.every_n_train_iters(runner, n)
 

@@ -135,6 +135,9 @@ def test_hook_errors(tmp_path):
 def test_npid_memory_has_no_cluster_api(tmp_path):
     with pytest.raises(TypeError, match='exposes no cluster state'):
         _train(NPID, str(tmp_path), [_offline()], epochs=1)
+    with pytest.raises(TypeError, match='needs a ClusterMemory'):
+        _train(NPID, str(tmp_path / 'b'), [dict(type='ClusterMemoryHook')],
+               epochs=1)
 
 
 # ------------------------------------------------------------------ resume
