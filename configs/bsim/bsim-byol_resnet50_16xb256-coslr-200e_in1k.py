@@ -3,7 +3,7 @@
 # BSIMBYOL. BSIM knobs (spec 5.2; defaults are the spec's, not confirmed
 # by the paper): mixup/cutmix chosen per batch, lambda ~ Beta(1, 1),
 # reversed-batch partners, view a mixed, no symmetric term, beta = 1.
-_base_ = 'mmpretrain::byol/byol_resnet50_16xb256-coslr-200e_in1k.py'
+_base_ = 'mmpretrain::byol/byol_resnet50_16xb256-coslr-200e_in1k.py'  # noqa: E501
 
 default_scope = 'mmssl_ext'
 custom_imports = dict(imports=['mmssl_ext'], allow_failed_imports=False)

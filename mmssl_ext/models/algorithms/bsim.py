@@ -155,7 +155,8 @@ class BSIMMixin:
         return out
 
 
-_MIX_ARGS_DOC = """        mix_mode (str): ``'mixup'``, ``'cutmix'`` (lambda recomputed from the
+_MIX_ARGS_DOC = """\
+        mix_mode (str): ``'mixup'``, ``'cutmix'`` (lambda recomputed from the
             pasted box) or ``'both'`` (per-batch choice). Defaults to
             ``'both'``.
         p_mixup (float): probability of mixup under ``'both'``. Defaults to

@@ -240,7 +240,8 @@ class InstanceMixer:
                              f'{tuple(x.shape)}')
         if x.size(0) != params.perm.numel():
             raise ValueError(f'batch of {x.size(0)} images but the mixing '
-                             f'parameters were drawn for {params.perm.numel()}')
+                             'parameters were drawn for '
+                             f'{params.perm.numel()}')
         if params.pairing == 'reverse':
             partner = x.flip(0)  # no gather index needed
         else:

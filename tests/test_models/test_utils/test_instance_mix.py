@@ -175,10 +175,9 @@ def test_stays_on_gpu():  # pragma: no cover - CPU CI
 
 
 def test_generator_reproducible():
-    p1 = InstanceMixer('both').sample(8, (16, 16),
-                                      generator=torch.Generator().manual_seed(3))
-    p2 = InstanceMixer('both').sample(8, (16, 16),
-                                      generator=torch.Generator().manual_seed(3))
+    p1, p2 = (InstanceMixer('both').sample(
+        8, (16, 16), generator=torch.Generator().manual_seed(3))
+              for _ in range(2))
     assert (p1.lam, p1.mode, p1.box) == (p2.lam, p2.mode, p2.box)
 
 
