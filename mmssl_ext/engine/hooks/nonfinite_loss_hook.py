@@ -69,6 +69,10 @@ class NonFiniteLossHook(Hook):
     non-finite features at ``update`` (NaN features computed *in* the
     failing iteration's forward).
 
+    Mixed precision: only the loss values are checked; infinite fp16
+    *gradients*, which ``AmpOptimWrapper``'s dynamic loss scaler handles by
+    skipping the step, are left to it.
+
     Distributed: each rank checks its own losses and the ranks agree with
     one all-reduce of a ``world_size`` flag vector, so all ranks stop at the
     same iteration (none is left waiting in a collective).
