@@ -167,11 +167,18 @@ def test_no_device_readback(mode, pairing):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='no GPU')
-def test_stays_on_gpu():  # pragma: no cover - CPU CI
+def test_stays_on_gpu_without_sync():  # pragma: no cover - CPU CI
     x = torch.rand(4, 3, 8, 8, device='cuda')
-    for mode in ('mixup', 'cutmix'):
-        out, p = InstanceMixer(mode, pairing='random')(x)
-        assert out.is_cuda and p.perm.is_cuda
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode('error')  # any device sync raises
+    try:
+        for mode in ('mixup', 'cutmix'):
+            for pairing in ('reverse', 'random'):
+                out, p = InstanceMixer(mode, pairing=pairing)(x)
+                assert out.is_cuda and p.perm.is_cuda
+                InstanceMixer.apply(x, p, mirror=True)
+    finally:
+        torch.cuda.set_sync_debug_mode('default')
 
 
 def test_generator_reproducible():
