@@ -50,8 +50,10 @@ class ContrastiveCrop(RandomResizedCrop):
        corner so that the crop *centre* runs between the box edges, both
        ends clipped into ``[0, H - h]`` (resp. ``[0, W - w]``)::
 
-           ch0 = clip(int(H*h0) - h//2, 0, H-h); ch1 = clip(int(H*h1) - h//2, 0, H-h)
-           cw0 = clip(int(W*w0) - w//2, 0, W-w); cw1 = clip(int(W*w1) - w//2, 0, W-w)
+           ch0 = clip(int(H*h0) - h//2, 0, H-h)
+           ch1 = clip(int(H*h1) - h//2, 0, H-h)
+           cw0 = clip(int(W*w0) - w//2, 0, W-w)
+           cw1 = clip(int(W*w1) - w//2, 0, W-w)
 
     3. ``i = ch0 + int((ch1-ch0)·u)``, then ``j = cw0 + int((cw1-cw0)·v)``
        with ``u, v ~ Beta(alpha, alpha)`` drawn in that order.

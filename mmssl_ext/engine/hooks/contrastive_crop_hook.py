@@ -22,7 +22,7 @@ writes it in place into the data set's shared store, which the next epoch's
 workers (persistent ones included) read.
 """
 import time
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -247,8 +247,9 @@ class ContrastiveCropHook(Hook):
     # -- hook points -------------------------------------------------------
     def before_train(self, runner) -> None:
         if not hasattr(runner.train_loop, 'max_epochs'):
-            raise TypeError('ContrastiveCropHook works with an epoch-based '
-                            "train loop (train_cfg type 'EpochBasedTrainLoop')")
+            raise TypeError(
+                'ContrastiveCropHook works with an epoch-based train loop '
+                "(train_cfg type 'EpochBasedTrainLoop')")
         box_ds = self._box_dataset(runner)
         if self._pending_state is not None:
             self._load_state(box_ds, self._pending_state, runner)
