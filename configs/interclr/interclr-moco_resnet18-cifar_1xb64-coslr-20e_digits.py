@@ -4,7 +4,7 @@
 # inherits: same backbone (CIFAR ResNet-18, 16 base channels), neck, queue,
 # augmentation, batch 64, 20-epoch cosine schedule and kNN evaluation.
 # OUR SETTINGS (scaled from ImageNet, spec section 2.6): K = 40 clusters
-# (100 images per cluster), min_cluster = 10, semi-hard pool 1,000 (25% of
+# (100 images per cluster), min_cluster = 20, semi-hard pool 1,000 (25% of
 # the bank), 256 negatives; margin -0.5, loss weights 0.75 / 0.25, memory
 # momentum 1.0 (replace), centroids every 10 iterations.
 #   python tools/train.py configs/interclr/interclr-moco_resnet18-cifar_1xb64-coslr-20e_digits.py
@@ -23,7 +23,7 @@ model = dict(
                     loss=dict(type='CrossEntropyLoss'), temperature=0.2,
                     cos_margin=-0.5, arc_margin=None),
     memory=dict(type='ClusterMemory', length=num_train, feat_dim=64,
-                num_clusters=40, momentum=1.0, min_cluster=10, init='data'),
+                num_clusters=40, momentum=1.0, min_cluster=20, init='data'),
     online_labels=True,
     neg_num=256,
     neg_sampling='semihard',
