@@ -248,7 +248,7 @@ def _faiss_kmeans(x, k, num_iters, spherical, seed, init_centroids):
     km.train(xn, init_centroids=init)
     centroids = torch.from_numpy(np.ascontiguousarray(km.centroids)).to(
         x.device)
-    labels = _assign(x, centroids, spherical, 16384)
+    labels = _assign(x, centroids, spherical, 2048)
     return KMeansResult(centroids, labels)
 
 
@@ -262,7 +262,7 @@ def kmeans(x: torch.Tensor,
            key: str = 'num_clusters',
            normalize: bool = False,
            init_centroids: Optional[torch.Tensor] = None,
-           chunk_size: int = 16384,
+           chunk_size: int = 2048,
            init: str = 'random') -> KMeansResult:
     """k-means of the rows of ``x`` (see the module docstring).
 
@@ -280,7 +280,9 @@ def kmeans(x: torch.Tensor,
             ``pca_dim > 0``, which always normalises).
         init_centroids (Tensor, optional): (k, D') initial centroids in the
             preprocessed space; overrides the seeded draw.
-        chunk_size (int): rows per chunk of the torch backend.
+        chunk_size (int): rows per chunk of the torch backend (2048: the
+            (chunk, k) score block stays cache-friendly; faster than larger
+            chunks on CPU).
         init (str): ``'random'`` (k distinct rows; faiss' own draw for the
             faiss backend, DeepCluster's behaviour) or ``'k-means++'``
             (seeded, computed in torch and handed to either backend, so
