@@ -12,6 +12,9 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # stop on a NaN/Inf loss (naming the iteration and the loss key) before
+    # the bad step reaches a checkpoint
+    nonfinite=dict(type='NonFiniteLossHook'),
 )
 
 env_cfg = dict(
