@@ -113,7 +113,8 @@ def plot_embedding(points: np.ndarray, labels: np.ndarray, out: str,
     if len(uniq) <= 20:
         ax.legend(title=legend_title, markerscale=3, fontsize=8,
                   loc='center left', bbox_to_anchor=(1.0, 0.5))
-    ax.set_title(title, fontsize=10)
+    import textwrap
+    ax.set_title('\n'.join(textwrap.wrap(title, 70)), fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
