@@ -1,7 +1,6 @@
 """InterCLRHook on a real mmengine Runner (1 process, tiny model): initial
 clustering, centroid refresh, small clusters, warm-up, offline labels,
 wrapped model, and resume exactness."""
-import copy
 import logging
 import os.path as osp
 import tempfile
