@@ -262,7 +262,7 @@ class Record(Hook):
         self.losses.append({k: float(v.detach()) for k, v in outputs.items()})
 
 
-def _runner(work_dir, max_epochs, resume_from=None):
+def _runner(work_dir, max_epochs, resume_from=None, save_best=True):
     record = Record()
     model = copy.deepcopy(MODEL)
     model.update(data_len=32, ramp_up='binary', ramp_epochs=1,
@@ -292,7 +292,8 @@ def _runner(work_dir, max_epochs, resume_from=None):
         default_hooks=dict(
             logger=dict(type='LoggerHook', interval=1),
             checkpoint=dict(type='CheckpointHook', interval=1,
-                            save_best='knn/top1', rule='greater')),
+                            save_best='knn/top1', rule='greater')
+            if save_best else None),
         randomness=dict(seed=0, deterministic=True),
         resume=resume_from is not None,
         load_from=resume_from,
@@ -345,3 +346,32 @@ def test_monitor_rejects_bank_of_wrong_length(tmp_path):
     with pytest.raises(ValueError, match='model.data_len=40'):
         runner.val_loop.run()
     assert model.knn_bank().size(0) == 32
+
+
+def _pixels(model, inputs):
+    return inputs.flatten(1)
+
+
+def test_monitor_classifies_against_the_bank(tmp_path):
+    """The loop's bank is whatever ``model.knn_bank()`` returns, row i
+    labelled with training sample i. Bank = the training images' pixels,
+    queries = the same images: k=1 finds each query's own row -> 100 %;
+    rows rolled by one (labels misaligned) -> 0 %."""
+    from mmpretrain.utils import get_ori_model
+
+    from mmssl_ext.utils.extract import extract_features
+    runner, _ = _runner(str(tmp_path), 1, save_best=False)
+    runner.val_loop.dataloader = Runner.build_dataloader(
+        dict(batch_size=16, sampler=dict(type='DefaultSampler',
+                                         shuffle=False),
+             dataset=dict(DATA, pipeline=[dict(type='PackInputs')]),
+             **LOADER), seed=0)
+    runner.val_loop.k, runner.val_loop.feature = 1, _pixels
+    model = get_ori_model(runner.model)
+    pixels = extract_features(runner.model, runner.val_loop.dataloader,
+                              _pixels, progress=False)
+    model.knn_bank = lambda: pixels
+    assert runner.val_loop.run()['knn/top1'] == pytest.approx(100.0)
+    # labels are i % 4: rolling the rows by one mislabels every row
+    model.knn_bank = lambda: pixels.roll(1, 0)
+    assert runner.val_loop.run()['knn/top1'] == pytest.approx(0.0)
