@@ -14,7 +14,9 @@ class ValBeforeTrainHook(Hook):
     are logged with the prefix ``init/`` and kept in the message hub under
     ``val_before_train``.
     """
-    priority = 'LOW'
+    # after CheckpointHook.before_train (VERY_LOW too, registered earlier):
+    # a save_best checkpoint hook needs its file backend during validation
+    priority = 'VERY_LOW'
 
     def before_train(self, runner) -> None:
         if runner.val_loop is None or runner.iter > 0:
