@@ -7,7 +7,8 @@ with the paper's variants as options (spec section 3):
 * Instance term over the background set ``N_M(i)`` (the top-M bank entries
   most similar to ``v_i``)::
 
-      L_ins = -log( S_ii / sum_{j in N_M(i)} S_ij + eps ),  S_ij = exp(v_i.m_j/t)
+      L_ins = -log( S_ii / sum_{j in N_M(i)} S_ij + eps ),
+      S_ij = exp(v_i . m_j / t)
 
   (code; ``instance_denominator='paper'`` sums over ``N_M(i) U {i}``,
   which differs only when the anchor is not among the top-M).
@@ -391,9 +392,9 @@ class InvPLoss(nn.Module):
         """Compute both terms (batch means) and the background indices.
 
         The background set is found without gradient by
-        :func:`~mmssl_ext.models.utils.knn.knn_search` (chunked); the logits that enter the loss are then recomputed
-        with gradient on the gathered rows only (self, top-M background,
-        candidates). This equals the authors' full ``B x N`` softmax
+        :func:`~mmssl_ext.models.utils.knn.knn_search` (chunked); the
+        logits that enter the loss are then recomputed with gradient on
+        the gathered rows only (self, top-M background, candidates). This equals the authors' full ``B x N`` softmax
         restricted to those entries, with ``O(B (M + C) D)`` instead of
         ``O(B N D)`` backward cost, and the gathered rows are copies, so the
         caller may update ``bank`` in place right after this call.
