@@ -394,8 +394,9 @@ class InvPLoss(nn.Module):
         The background set is found without gradient by
         :func:`~mmssl_ext.models.utils.knn.knn_search` (chunked); the
         logits that enter the loss are then recomputed with gradient on
-        the gathered rows only (self, top-M background, candidates). This equals the authors' full ``B x N`` softmax
-        restricted to those entries, with ``O(B (M + C) D)`` instead of
+        the gathered rows only (self, top-M background, candidates). This
+        equals the authors' full ``B x N`` softmax restricted to those
+        entries, with ``O(B (M + C) D)`` instead of
         ``O(B N D)`` backward cost, and the gathered rows are copies, so the
         caller may update ``bank`` in place right after this call.
 
