@@ -9,6 +9,17 @@ import torch.nn.functional as F
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import all_gather_cat
 
+
+def check_finite(f: torch.Tensor, where: str) -> None:
+    """Refuse to write NaN/Inf features into replicated state (a bank or a
+    queue): once there, they would poison every later similarity and every
+    checkpoint."""
+    if not bool(torch.isfinite(f).all()):
+        raise FloatingPointError(
+            f'{where}: non-finite (NaN/Inf) features; refusing to write '
+            'them into the memory (the loss or the encoder diverged: lower '
+            'the learning rate or check the input data)')
+
 _INITS = ('random', 'data')
 
 
@@ -130,6 +141,8 @@ class FeatureMemory(nn.Module):
         f = F.normalize(feats.detach().float(), dim=1)
         idx = all_gather_cat(idx.long().to(f.device))
         f = all_gather_cat(f)
+        # after the gather, so that every rank raises at the same step
+        check_finite(f, 'FeatureMemory.update')
         idx, f = idx.to(self.bank.device), f.to(self.bank)
         keep = last_occurrence(idx)
         return idx[keep], f[keep]

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import all_gather_cat
+from .feature_memory import check_finite
 
 
 @MODELS.register_module()
@@ -60,6 +61,7 @@ class FeatureQueue(nn.Module):
         if self.normalize:
             keys = F.normalize(keys.float(), dim=1)
         keys = all_gather_cat(keys).to(self.queue)
+        check_finite(keys, 'FeatureQueue.enqueue')
         n = keys.size(0)
         if n == 0:
             return

@@ -101,3 +101,21 @@ def test_state_dict_round_trip(tmp_path):
     m.update(torch.tensor([0, 5]), f)
     n.update(torch.tensor([0, 5]), f)
     assert torch.equal(m.bank, n.bank)
+
+
+def test_nonfinite_features_never_reach_the_bank_or_queue():
+    import pytest
+    import torch
+
+    from mmssl_ext.models.memories import FeatureMemory, FeatureQueue
+    mem = FeatureMemory(length=4, feat_dim=2, momentum=0.5)
+    before = mem.bank.clone()
+    bad = torch.tensor([[1.0, float('nan')]])
+    with pytest.raises(FloatingPointError, match='FeatureMemory.update'):
+        mem.update(torch.tensor([1]), bad)
+    assert torch.equal(mem.bank, before)
+    q = FeatureQueue(length=3, feat_dim=2)
+    qb = q.queue.clone()
+    with pytest.raises(FloatingPointError, match='FeatureQueue.enqueue'):
+        q.enqueue(torch.tensor([[float('inf'), 0.0]]))
+    assert torch.equal(q.queue, qb) and int(q.ptr) == 0
