@@ -1,3 +1,4 @@
+from .contrastive_crop import ContrastiveCrop
+from .loading import SafeLoadImageFromFile
 
-from .loading import SafeLoadImageFromFile  # noqa: F401
-from .contrastive_crop import ContrastiveCrop  # noqa: F401
+__all__ = ['ContrastiveCrop', 'SafeLoadImageFromFile']

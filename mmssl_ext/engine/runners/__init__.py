@@ -1,4 +1,7 @@
 from .knn_loop import KNNTestLoop, KNNValLoop
+from .memory_bank_knn_loop import MemoryBankKNNTestLoop, MemoryBankKNNValLoop
 
-__all__ = ['KNNValLoop', 'KNNTestLoop']
-from .memory_bank_knn_loop import MemoryBankKNNTestLoop, MemoryBankKNNValLoop  # noqa: F401,E501
+__all__ = [
+    'KNNValLoop', 'KNNTestLoop', 'MemoryBankKNNValLoop',
+    'MemoryBankKNNTestLoop'
+]

@@ -1,8 +1,12 @@
+from .bsim import BSIMBYOL, BSIMMoCo, BSIMSimCLR, BSIMSimSiam
+from .cld import MoCoCLD, NPIDCLD
+from .deepcluster import DeepCluster
+from .interclr import InterCLRMoCo
+from .invp import InvP
+from .npid import NPID
+from .odc import ODC
 
-from .invp import InvP  # noqa: F401
-from .cld import MoCoCLD, NPIDCLD  # noqa: F401
-from .bsim import BSIMBYOL, BSIMMoCo, BSIMSimCLR, BSIMSimSiam  # noqa: F401
-from .npid import NPID  # noqa: F401
-from .deepcluster import DeepCluster  # noqa: F401
-from .odc import ODC  # noqa: F401
-from .interclr import InterCLRMoCo  # noqa: F401
+__all__ = [
+    'BSIMBYOL', 'BSIMMoCo', 'BSIMSimCLR', 'BSIMSimSiam', 'MoCoCLD',
+    'NPIDCLD', 'DeepCluster', 'InterCLRMoCo', 'InvP', 'NPID', 'ODC'
+]

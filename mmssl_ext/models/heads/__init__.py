@@ -1,3 +1,4 @@
+from .cld_head import CLDGroupHead, CLDNeck, NormedLinear
+from .margin_contrastive_head import MarginContrastiveHead
 
-from .cld_head import CLDGroupHead, CLDNeck, NormedLinear  # noqa: F401
-from .margin_contrastive_head import MarginContrastiveHead  # noqa: F401
+__all__ = ['CLDGroupHead', 'CLDNeck', 'NormedLinear', 'MarginContrastiveHead']

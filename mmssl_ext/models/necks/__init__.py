@@ -1,2 +1,3 @@
+from .odc_neck import ODCNeck
 
-from .odc_neck import ODCNeck  # noqa: F401
+__all__ = ['ODCNeck']
