@@ -56,50 +56,6 @@ ROWS = {
     'ccrop-simclr': ('configs/ccrop/ccrop-simclr_resnet18-cifar_1xb64-coslr-20e_digits.py', 'rcrop-simclr'),
 }
 
-# keys holding an epoch count tied to the schedule, wherever they appear in
-# the model / custom hooks (scaled by epochs / BUDGET_EPOCHS, at least 1)
-EPOCH_KEYS = ('warmup_epochs', 'interval', 'rampup_epoch', 'start_epoch',
-              'rampup_start_epoch', 'rampup_end_epoch', 'epoch_queue_starts')
-
-
-def _scale_epochs_in(obj, f, moved, path=''):
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            p = f'{path}.{k}' if path else k
-            if k in EPOCH_KEYS and isinstance(v, int) and not isinstance(
-                    v, bool) and v > 0:
-                new = max(1, int(round(v * f)))
-                if new != v:
-                    obj[k] = new
-                    moved.append(f'{p}: {v}->{new}')
-            else:
-                _scale_epochs_in(v, f, moved, p)
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            _scale_epochs_in(v, f, moved, f'{path}[{i}]')
-
-
-def scale_schedule(cfg, epochs: int):
-    """Rescale every schedule-tied knob of a digits config to ``epochs``."""
-    f = epochs / BUDGET_EPOCHS
-    moved = []
-    cfg.train_cfg.max_epochs = epochs
-    cfg.train_cfg.val_interval = epochs
-    for s in cfg.param_scheduler:
-        if not s.get('by_epoch', True):
-            continue
-        for k in ('begin', 'end', 'T_max'):
-            if isinstance(s.get(k), int) and s[k] > 0:
-                new = max(1, int(round(s[k] * f))) if s[k] < 10**6 else s[k]
-                if new != s[k]:
-                    moved.append(f"{s['type']}.{k}: {s[k]}->{new}")
-                    s[k] = new
-    _scale_epochs_in(cfg.model, f, moved, 'model')
-    hooks = cfg.get('custom_hooks', [])
-    _scale_epochs_in(hooks, f, moved, 'custom_hooks')
-    return moved
-
-
 def linear_probe(train_x, train_y, test_x, test_y, num_classes=10):
     import torch
     import torch.nn.functional as F
@@ -122,14 +78,14 @@ def linear_probe(train_x, train_y, test_x, test_y, num_classes=10):
 
 
 def run_one(row, config, seed, epochs, work_root):
-    import torch
+    from mmssl_ext.utils.budget import scale_schedule
     from mmengine.config import Config
     from mmengine.runner import Runner
     from mmssl_ext.engine.runners.knn_loop import _labels_of
     from mmssl_ext.utils.extract import extract_features
 
     cfg = Config.fromfile(osp.join(ROOT, config))
-    moved = scale_schedule(cfg, epochs)
+    moved = scale_schedule(cfg, epochs, BUDGET_EPOCHS)
     cfg.work_dir = osp.join(work_root, f'{row}_s{seed}')
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1,
