@@ -5,7 +5,7 @@ network and for the same network at random initialisation.
     python tools/demo.py                      # the default recipes below
     python tools/demo.py --configs CFG [CFG ...] [--epochs N] [--seed S]
 
-Default: MoCo v2 (the baseline) and InterCLR, 5 epochs each (about 62
+Default: MoCo v2 (the baseline) and InterCLR, 10 epochs each (about 62
 iterations per epoch at batch 64).
 
 Each recipe trains with tools/train.py's machinery (mmengine Runner, progress
@@ -30,7 +30,7 @@ def parse_args():
     p.add_argument('--configs', nargs='+', default=None,
                    help='pre-training configs (default: MoCo v2 baseline '
                    'and InterCLR on digits)')
-    p.add_argument('--epochs', type=int, default=5,
+    p.add_argument('--epochs', type=int, default=10,
                    help='pre-training epochs (the recipes are written for '
                    '20; the demo shortens the cosine schedule to fit a few '
                    'minutes per recipe on 2 CPU cores; 0 keeps the recipe)')

@@ -38,7 +38,7 @@ model = dict(
 optim_wrapper = dict(paramwise_cfg=dict(
     custom_keys={'predictor': dict(fix_lr=True)}))
 custom_hooks = [
-    dict(type='SimSiamHook', priority='HIGH', fix_pred_lr=True, lr=0.06)
+    dict(type='SimSiamHook', priority='HIGH', fix_pred_lr=True, lr=0.03)
 ]
 
 default_hooks = dict(

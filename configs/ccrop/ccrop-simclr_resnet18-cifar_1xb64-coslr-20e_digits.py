@@ -10,7 +10,7 @@ _base_ = ['./rcrop-simclr_resnet18-cifar_1xb64-coslr-20e_digits.py']
 
 view_pipeline = [
     dict(type='ContrastiveCrop', scale=32, alpha=0.1,
-         crop_ratio_range=(0.3, 1.0), backend='pillow'),
+         crop_ratio_range=(0.6, 1.0), backend='pillow'),
     dict(type='RandomApply',
          transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
                           saturation=0.4, hue=0.1)],

@@ -41,7 +41,7 @@ model = dict(
         num_iters=5),
     queue_len=1024,
     feat_dim=64,
-    momentum=0.01,  # MMEngine convention (weight of the new value): m=0.99
+    momentum=0.001,  # MMEngine convention (weight of the new value): m=0.999
     key_view=1,
     shuffle_bn=True)
 

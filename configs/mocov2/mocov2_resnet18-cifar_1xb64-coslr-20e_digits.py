@@ -13,7 +13,7 @@ model = dict(
     type='MoCo',
     queue_len=1024,  # 4,000 training images; 65,536 on ImageNet
     feat_dim=64,
-    momentum=0.01,  # MMEngine convention (weight of the new value): m=0.99
+    momentum=0.001,  # MMEngine convention (weight of the new value): m=0.999
     backbone={{_base_.backbone}},
     neck=dict(
         type='MoCoV2Neck',

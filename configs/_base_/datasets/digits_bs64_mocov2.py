@@ -8,7 +8,7 @@ data_preprocessor = dict(
     to_rgb=False)
 
 view_pipeline = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.0),
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.6, 1.0),
          backend='pillow'),
     dict(type='RandomApply',
          transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,

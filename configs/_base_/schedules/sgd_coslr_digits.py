@@ -2,7 +2,7 @@
 max_epochs = 20
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.06, weight_decay=5e-4, momentum=0.9))
+    optimizer=dict(type='SGD', lr=0.03, weight_decay=5e-4, momentum=0.9))
 param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
          end=max_epochs, convert_to_iter_based=True)
