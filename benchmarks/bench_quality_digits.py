@@ -16,12 +16,14 @@ Schedule-tied knobs are rescaled from the configs' 20-epoch digits budget to
 InvP's ramp-up epoch, ContrastiveCrop's warm-up and box interval, InterCLR's
 warm-up. The table says which knobs moved.
 
-    python benchmarks/bench_quality_digits.py --epochs 6 --seeds 0 1 2
+    python benchmarks/bench_quality_digits.py --epochs 2 --seeds 0 1 2 --jobs 2
     python benchmarks/bench_quality_digits.py --rows mocov2 interclr --seeds 0
 
 Writes benchmarks/results/quality_digits.{json,csv,png}.
 """
 import argparse
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, as_completed
 import copy
 import csv
 import json
@@ -34,6 +36,7 @@ import time
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 RESULTS = osp.join(ROOT, 'benchmarks', 'results')
 BUDGET_EPOCHS = 20  # the digits configs' own budget
+FLOOR = 'random init (floor)'
 
 # name: (config, base row)
 ROWS = {
@@ -77,12 +80,64 @@ def linear_probe(train_x, train_y, test_x, test_y, num_classes=10):
         return (lin(vx).argmax(1) == test_y).float().mean().item() * 100
 
 
-def run_one(row, config, seed, epochs, work_root):
-    from mmssl_ext.utils.budget import scale_schedule
+KNN_CFG = 'configs/_base_/datasets/digits_knn.py'
+
+
+def _features(runner):
+    """Pooled backbone features of the digits train (bank) and test splits,
+    extracted once and shared by the kNN and the linear-probe columns. The
+    splits and K / sigma come from ``configs/_base_/datasets/digits_knn.py``
+    for every row (InvP's own val loop monitors its memory bank instead)."""
     from mmengine.config import Config
-    from mmengine.runner import Runner
     from mmssl_ext.engine.runners.knn_loop import _labels_of
     from mmssl_ext.utils.extract import extract_features
+    knn = Config.fromfile(osp.join(ROOT, KNN_CFG))
+    bank_loader = runner.build_dataloader(knn.val_cfg.bank_dataloader)
+    query_loader = runner.build_dataloader(knn.val_dataloader)
+    bank = extract_features(runner.model, bank_loader, progress=False).cpu()
+    query = extract_features(runner.model, query_loader,
+                             progress=False).cpu()
+    return (bank, _labels_of(bank_loader.dataset), query,
+            _labels_of(query_loader.dataset), knn.val_cfg.k,
+            knn.val_cfg.sigma)
+
+
+def evaluate(runner):
+    """kNN top-1 (the val loop's k and sigma) and linear-probe top-1."""
+    from mmssl_ext.evaluation.functional import knn_classify
+    bank, bank_y, query, query_y, k, sigma = _features(runner)
+    scores = knn_classify(bank, bank_y, query, 10, k=min(k, bank.size(0)),
+                          sigma=sigma)
+    knn = (scores.argmax(1) == query_y).float().mean().item() * 100
+    lin = linear_probe(bank, bank_y, query, query_y)
+    return knn, lin
+
+
+def run_one_safe(task):
+    """:func:`run_one`, reporting a failed row instead of ending the pool."""
+    import traceback
+    try:
+        return run_one(task)
+    except Exception as e:  # noqa: BLE001 - reported in the table
+        traceback.print_exc()
+        return dict(row=task[0], seed=task[2], epochs=task[3],
+                    error=f'{type(e).__name__}: {e}')
+
+
+def run_one(task):
+    """One (row, seed) task, run in a worker process with ``threads``
+    intra-op threads. ``row == FLOOR`` evaluates the initialised network of
+    the MoCo v2 config without training (the random-init floor)."""
+    row, config, seed, epochs, work_root, threads = task
+    os.environ['OMP_NUM_THREADS'] = str(threads)
+    import torch
+    torch.set_num_threads(threads)
+    sys.path.insert(0, ROOT)
+    os.chdir(ROOT)
+    import mmssl_ext  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    from mmssl_ext.utils.budget import scale_schedule
 
     cfg = Config.fromfile(osp.join(ROOT, config))
     moved = scale_schedule(cfg, epochs, BUDGET_EPOCHS)
@@ -91,24 +146,23 @@ def run_one(row, config, seed, epochs, work_root):
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1,
                                         save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=50)
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='ValBeforeTrainHook')
-    ]
+    # the final evaluation below replaces the configs' own val epochs
+    cfg.train_cfg.val_interval = 10**6
     cfg.experiment_name = f'{row}_s{seed}_{int(time.time())}'
+    cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
     t0 = time.time()
-    runner.train()
+    if row == FLOOR:
+        runner._init_model_weights()
+        moved = []
+    else:
+        runner.train()
     seconds = time.time() - t0
-    init = runner.message_hub.get_info('val_before_train')['knn/top1']
-    knn = runner.val_loop.run()['knn/top1']
-    loop = runner.val_loop
-    tr = extract_features(runner.model, loop.bank_dataloader, progress=False)
-    te = extract_features(runner.model, loop.dataloader, progress=False)
-    lin = linear_probe(tr.cpu(), _labels_of(loop.bank_dataloader.dataset),
-                       te.cpu(), _labels_of(loop.dataloader.dataset))
+    runner.model.eval()
+    knn, lin = evaluate(runner)
     return dict(row=row, seed=seed, epochs=epochs, knn_top1=knn,
-                init_knn_top1=init, linear_top1=lin, seconds=seconds,
-                scaled=moved)
+                linear_top1=lin, seconds=seconds, scaled=moved,
+                iters=runner.iter)
 
 
 def summarise(results):
@@ -122,16 +176,11 @@ def summarise(results):
         return m, s
 
     table = []
-    init = [r['init_knn_top1'] for r in results]
-    if init:
-        m, s = ms(init)
-        table.append(dict(row='random init (floor)', base='', knn=m,
-                          knn_sd=s, lin=float('nan'), lin_sd=0.0, delta='',
-                          n=len(init), seconds=0.0))
     for row, rs in by_row.items():
         km, ks = ms([r['knn_top1'] for r in rs])
         lm, ls = ms([r['linear_top1'] for r in rs])
-        base = ROWS[row][1] or ''
+        base = ROWS[row][1] if row in ROWS else ''
+        base = base or ''
         delta = ''
         if base in by_row:
             bm, _ = ms([r['knn_top1'] for r in by_row[base]])
@@ -146,37 +195,79 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument('--rows', nargs='+', default=list(ROWS))
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    p.add_argument('--epochs', type=int, default=6)
+    p.add_argument('--epochs', type=int, default=2)
+    p.add_argument('--jobs', type=int, default=2,
+                   help='runs in parallel (worker processes)')
+    p.add_argument('--threads', type=int, default=1,
+                   help='intra-op threads per worker')
     p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs',
                                                   'bench_quality'))
+    p.add_argument('--merge', action='store_true',
+                   help='keep the results of other rows / seeds already in '
+                   'the JSON (re-running some rows)')
     args = p.parse_args()
-    sys.path.insert(0, ROOT)
-    os.chdir(ROOT)
-    import mmssl_ext  # noqa: F401
     unknown = [r for r in args.rows if r not in ROWS]
     if unknown:
         raise SystemExit(f'unknown rows {unknown}; choose from {list(ROWS)}')
     os.makedirs(RESULTS, exist_ok=True)
-    results, t0 = [], time.time()
+    # seed-major order, so a partial run holds complete seeds; the random-
+    # init floor is evaluated once per seed with the MoCo v2 network
+    tasks = []
     for seed in args.seeds:
-        for row in args.rows:  # interleaved: each seed runs every row
-            cfg = ROWS[row][0]
-            if not osp.exists(osp.join(ROOT, cfg)):
-                print(f'skip {row}: {cfg} missing')
+        tasks.append((FLOOR, ROWS['mocov2'][0], seed, args.epochs,
+                      args.work_dir, args.threads))
+        tasks += [(row, ROWS[row][0], seed, args.epochs, args.work_dir,
+                   args.threads) for row in args.rows]
+    results, failed, t0 = [], [], time.time()
+    json_path = osp.join(RESULTS, 'quality_digits.json')
+    if args.merge and osp.exists(json_path):
+        with open(json_path) as f:
+            old = json.load(f)
+        if old.get('epochs') != args.epochs:
+            raise SystemExit(f'--merge: {json_path} holds {old["epochs"]}-'
+                             f'epoch results, not {args.epochs}')
+        have = {(r['row'], r['seed']) for r in old['results']}
+        # the floor of a seed already measured is not evaluated again
+        tasks = [t for t in tasks if t[0] != FLOOR or (t[0], t[2]) not in
+                 have]
+        redo = {(t[0], t[2]) for t in tasks}
+        results = [r for r in old['results']
+                   if (r['row'], r['seed']) not in redo]
+    # executor workers are not daemonic, so their runners can start
+    # dataloader workers; one task per worker process keeps runs independent
+    with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context('spawn'),
+                             max_tasks_per_child=1) as pool:
+        futures = [pool.submit(run_one_safe, t) for t in tasks]
+        for fut in as_completed(futures):
+            r = fut.result()
+            if 'error' in r:
+                print(f"[{time.time() - t0:7.0f}s] {r['row']} seed "
+                      f"{r['seed']}: FAILED {r['error']}", flush=True)
+                failed.append(r)
                 continue
-            r = run_one(row, cfg, seed, args.epochs, args.work_dir)
-            print(f"[{time.time() - t0:7.0f}s] {row} seed {seed}: kNN "
-                  f"{r['knn_top1']:.2f} (init {r['init_knn_top1']:.2f}) "
-                  f"linear {r['linear_top1']:.2f}")
+            print(f"[{time.time() - t0:7.0f}s] {r['row']} seed {r['seed']}: "
+                  f"kNN {r['knn_top1']:.2f} linear {r['linear_top1']:.2f} "
+                  f"({r['seconds']:.0f}s train)", flush=True)
             results.append(r)
-            with open(osp.join(RESULTS, 'quality_digits.json'), 'w') as f:
-                json.dump(dict(epochs=args.epochs, seeds=args.seeds,
-                               results=results), f, indent=1)
+            with open(json_path, 'w') as f:
+                json.dump(dict(epochs=args.epochs,
+                               seeds=sorted({r['seed'] for r in results}),
+                               jobs=args.jobs, threads=args.threads,
+                               wall_seconds=time.time() - t0,
+                               results=results, failed=failed), f,
+                              indent=1)
+    order = [FLOOR] + list(ROWS)
+    results.sort(key=lambda r: (order.index(r['row']), r['seed']))
+    wall = time.time() - t0
     table = summarise(results)
     hdr = (f"{'row':<22}{'base':<18}{'kNN top-1':>16}{'vs base':>9}"
            f"{'linear top-1':>16}{'s/run':>8}")
     print(f'\nDigits (4,000 train / 1,000 test), {args.epochs} epochs, '
-          f'seeds {args.seeds}: mean +- sd')
+          f'seeds {args.seeds}: mean +- sd; {wall / 60:.1f} min wall with '
+          f'{args.jobs} jobs x {args.threads} thread(s)')
+    moved = sorted({m for r in results for m in r['scaled']})
+    print('schedule knobs scaled from the 20-epoch recipes: '
+          + ('; '.join(moved) or 'none'))
     print(hdr)
     for t in table:
         print(f"{t['row']:<22}{t['base']:<18}{t['knn']:>9.2f} +-{t['knn_sd']:4.2f}"

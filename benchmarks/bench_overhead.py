@@ -1,0 +1,271 @@
+"""Overhead of every method against its base algorithm, side by side in one
+process: time per training iteration from the real digits configs.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_overhead.py \
+        [--rounds 5] [--iters 4] [--pairs interclr invp ...] [--out JSON]
+
+Each row is a full MMEngine ``Runner`` built from the row's digits config
+(model, optimizer wrapper, parameter schedulers, the method's own hooks such
+as ``InterCLRHook`` / ``ContrastiveCropHook``), set up as ``Runner.train``
+does (``before_run``, weight init, ``before_train``, ``before_train_epoch``:
+memory banks initialised, initial clustering done, ContrastiveCrop boxes
+computed once and switched on). One iteration is
+
+* ``data``: one batch through the row's training pipeline in this process
+  (``num_workers=0``, so it is the transform cost itself), and
+* ``step``: ``train_loop.run_iter`` -- the before/after-iteration hooks
+  (InterCLR's centroid refresh every 10 iterations and small-cluster
+  handling every iteration included) and ``model.train_step``
+  (forward, backward, optimizer step, memory/queue updates).
+
+Times are process CPU times with one torch thread, so a busy machine slows
+the run but hardly moves the ratios. Rounds are interleaved over all rows,
+alternating the order of each pair; a ratio is the median over rounds of
+(method / base) measured in adjacent slots. The box refresh of
+ContrastiveCrop (once per ``interval`` epochs) is timed separately.
+
+Prints a Markdown table and writes benchmarks/results/overhead.json.
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import time
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+sys.path.insert(0, ROOT)
+
+C = 'configs/{}_resnet18-cifar_1xb64-coslr-20e_digits.py'
+# row name -> (config, model overrides)
+ROWS = {
+    'mocov2': (C.format('mocov2/mocov2'), None),
+    'interclr': (C.format('interclr/interclr-moco'), None),
+    'npid': (C.format('invp/invp-npid-baseline'), None),
+    'invp': (C.format('invp/invp'), None),
+    'npid-fullsoftmax': (C.format('cld/npid-fullsoftmax'), None),
+    'cld-npid': (C.format('cld/cld-npid'), None),
+    # the CLD models with the group branch removed: the same views and
+    # instance branch, so the ratio is the group branch alone
+    'cld-npid-nogroup': (C.format('cld/cld-npid'), dict(group_head=None)),
+    'cld-mocov2': (C.format('cld/cld-mocov2'), None),
+    'cld-mocov2-nogroup': (C.format('cld/cld-mocov2'), dict(group_head=None)),
+    'simclr': (C.format('bsim/simclr'), None),
+    'bsim-simclr': (C.format('bsim/bsim-simclr'), None),
+    'bsim-mocov2': (C.format('bsim/bsim-mocov2'), None),
+    'byol': (C.format('bsim/byol'), None),
+    'bsim-byol': (C.format('bsim/bsim-byol'), None),
+    'simsiam': (C.format('bsim/simsiam'), None),
+    'bsim-simsiam': (C.format('bsim/bsim-simsiam'), None),
+    'ccrop-mocov2': (C.format('ccrop/ccrop-mocov2'), None),
+    'rcrop-simclr': (C.format('ccrop/rcrop-simclr'), None),
+    'ccrop-simclr': (C.format('ccrop/ccrop-simclr'), None),
+}
+# (method, base, target): target is the issue's bound on the step ratio;
+# 'fwd' means "within 10% of the encoder-pass ratio" (BSIM)
+PAIRS = {
+    'interclr': ('interclr', 'mocov2', 1.10),
+    'invp': ('invp', 'npid', 1.10),
+    'cld-npid': ('cld-npid', 'npid-fullsoftmax', None),
+    'cld-npid (same views)': ('cld-npid', 'cld-npid-nogroup', 1.10),
+    'cld-mocov2': ('cld-mocov2', 'mocov2', None),
+    'cld-mocov2 (same views)': ('cld-mocov2', 'cld-mocov2-nogroup', 1.10),
+    'bsim-simclr': ('bsim-simclr', 'simclr', 'fwd'),
+    'bsim-mocov2': ('bsim-mocov2', 'mocov2', 'fwd'),
+    'bsim-byol': ('bsim-byol', 'byol', 'fwd'),
+    'bsim-simsiam': ('bsim-simsiam', 'simsiam', 'fwd'),
+    'ccrop-mocov2': ('ccrop-mocov2', 'mocov2', 1.05),
+    'ccrop-simclr': ('ccrop-simclr', 'rcrop-simclr', 1.05),
+}
+# encoder passes per image (with grad, without grad) of the BSIM pairs, base
+# then BSIM with mixed_view='a' (one extra gradient pass of the mixture)
+PASSES = {
+    'bsim-simclr': ((2, 0), (3, 0)),
+    'bsim-mocov2': ((1, 1), (2, 1)),
+    'bsim-byol': ((2, 2), (3, 2)),
+    'bsim-simsiam': ((2, 0), (3, 0)),
+}
+
+
+def build_row(name, work_dir):
+    """A Runner for ``name`` set up as ``Runner.train`` does, plus an
+    in-process batch iterator over its training pipeline."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    from torch.utils.data import DataLoader
+
+    config, overrides = ROWS[name]
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    if overrides:
+        cfg.model.update(overrides)
+    cfg.work_dir = osp.join(work_dir, name)
+    cfg.experiment_name = f'{name}_{int(time.time())}'
+    cfg.log_level = 'WARNING'
+    cfg.randomness = dict(seed=0)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10**6)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1,
+                                        save_last=False)
+    for h in cfg.get('custom_hooks', []):
+        if 'progress' in h or h['type'] in ('ContrastiveCropHook',
+                                           'InterCLRHook'):
+            h['progress'] = False
+    runner = Runner.from_cfg(cfg)
+    runner._train_loop = runner.build_train_loop(runner._train_loop)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner.param_schedulers = runner.build_param_scheduler(
+        runner.param_schedulers)
+    runner.call_hook('before_run')
+    runner._init_model_weights()
+    runner.optim_wrapper.initialize_count_status(
+        runner.model, 0, runner.train_loop.max_iters)
+    runner.call_hook('before_train')
+    runner.call_hook('before_train_epoch')
+    refresh_s = None
+    hooks = [h for h in runner.hooks
+             if type(h).__name__ == 'ContrastiveCropHook']
+    if hooks:  # boxes from the encoder, switched on (timed once)
+        hook = hooks[0]
+        t0 = time.process_time()
+        hook.refresh(runner)
+        refresh_s = time.process_time() - t0
+        hook._box_dataset(runner).store.set_active(True)
+    runner.model.train()
+    loader = runner.train_dataloader
+    g = torch.Generator().manual_seed(0)
+    local = DataLoader(loader.dataset, batch_size=loader.batch_size,
+                       shuffle=True, drop_last=True, num_workers=0,
+                       collate_fn=loader.collate_fn, generator=g)
+    return dict(runner=runner, loader=local, it=iter(local), idx=0,
+                refresh_s=refresh_s)
+
+
+def one_iter(row):
+    t0 = time.process_time()
+    try:
+        batch = next(row['it'])
+    except StopIteration:
+        row['it'] = iter(row['loader'])
+        batch = next(row['it'])
+    t1 = time.process_time()
+    row['runner'].train_loop.run_iter(row['idx'], batch)
+    row['idx'] += 1
+    t2 = time.process_time()
+    return t1 - t0, t2 - t1
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--pairs', nargs='+', default=list(PAIRS))
+    p.add_argument('--rounds', type=int, default=5)
+    p.add_argument('--iters', type=int, default=4)
+    p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--work-dir', default='/tmp/mmssl_ext_bench_overhead')
+    p.add_argument('--out', default=osp.join(ROOT, 'benchmarks', 'results',
+                                             'overhead.json'))
+    args = p.parse_args()
+    unknown = [q for q in args.pairs if q not in PAIRS]
+    if unknown:
+        raise SystemExit(f'unknown pairs {unknown}; choose from '
+                         f'{list(PAIRS)}')
+
+    import torch
+    torch.set_num_threads(1)
+    import mmssl_ext  # noqa: F401
+
+    names = []
+    for q in args.pairs:
+        for n in PAIRS[q][:2]:
+            if n not in names:
+                names.append(n)
+    t_start = time.perf_counter()
+    rows = {}
+    for n in names:
+        t0 = time.perf_counter()
+        rows[n] = build_row(n, args.work_dir)
+        for _ in range(args.warmup):
+            one_iter(rows[n])
+        print(f'built {n} ({time.perf_counter() - t0:.0f} s)', flush=True)
+
+    # per round, per row: median data / step CPU seconds of ``iters`` iters
+    data = {n: [] for n in names}
+    step = {n: [] for n in names}
+    for r in range(args.rounds):
+        order = names if r % 2 == 0 else names[::-1]
+        for n in order:
+            ds, ss = zip(*(one_iter(rows[n]) for _ in range(args.iters)))
+            data[n].append(statistics.median(ds))
+            step[n].append(statistics.median(ss))
+        print(f'round {r + 1}/{args.rounds} done '
+              f'({time.perf_counter() - t_start:.0f} s)', flush=True)
+    wall = time.perf_counter() - t_start
+
+    def paired(a, b, what):
+        return statistics.median([x / y for x, y in zip(what[a], what[b])])
+
+    table = []
+    for q in args.pairs:
+        m, b, target = PAIRS[q]
+        tot = {n: [d + s for d, s in zip(data[n], step[n])] for n in (m, b)}
+        fwd = None
+        if q in PASSES:
+            (bg, bn), (xg, xn) = PASSES[q]
+            fwd = (xg + xn) / (bg + bn)
+        step_ratio = paired(m, b, step)
+        if target == 'fwd':
+            ok = abs(step_ratio / fwd - 1) <= 0.10
+            tgt = f'within 10% of {fwd:.2f}'
+        elif target is None:
+            ok, tgt = None, 'n/a (different views)'
+        else:
+            key = tot if q.startswith('ccrop') else step
+            ok = paired(m, b, key) <= target
+            tgt = f'<= {target:.2f}' + (' (data+step)'
+                                        if q.startswith('ccrop') else '')
+        table.append(dict(
+            pair=q, method=m, base=b,
+            method_step_ms=1e3 * statistics.median(step[m]),
+            base_step_ms=1e3 * statistics.median(step[b]),
+            method_data_ms=1e3 * statistics.median(data[m]),
+            base_data_ms=1e3 * statistics.median(data[b]),
+            step_ratio=step_ratio,
+            total_ratio=paired(m, b, tot),
+            fwd_ratio=fwd, target=tgt, meets_target=ok,
+            refresh_s=rows[m]['refresh_s']))
+
+    print(f'\nPer-iteration CPU time, one thread, digits configs (batch 64, '
+          f'32 px, ResNet-18 CIFAR 16 ch); median of {args.rounds} '
+          f'interleaved rounds x {args.iters} iterations ({wall:.0f} s)\n')
+    print('| method / base | step ms | base step ms | step ratio | '
+          'data+step ratio | target | met |')
+    print('|---|---|---|---|---|---|---|')
+    for t in table:
+        met = {True: 'yes', False: 'NO', None: '-'}[t['meets_target']]
+        print(f"| {t['pair']} / {t['base']} | {t['method_step_ms']:.0f} | "
+              f"{t['base_step_ms']:.0f} | {t['step_ratio']:.2f} | "
+              f"{t['total_ratio']:.2f} | {t['target']} | {met} |")
+    for t in table:
+        if t['refresh_s'] is not None:
+            print(f"\n{t['method']}: box refresh (encoder over the 4,000 "
+                  f"training images) {t['refresh_s']:.1f} s CPU, once per "
+                  f'interval')
+    os.makedirs(osp.dirname(args.out), exist_ok=True)
+    with open(args.out, 'w') as f:
+        json.dump(dict(
+            command='OMP_NUM_THREADS=1 python benchmarks/bench_overhead.py '
+            + ' '.join(sys.argv[1:]),
+            settings=vars(args), torch=torch.__version__,
+            machine=f'{platform.machine()} {platform.processor()}'.strip(),
+            load_avg=os.getloadavg(), wall_s=wall,
+            per_round_ms={n: dict(data=[1e3 * x for x in data[n]],
+                                  step=[1e3 * x for x in step[n]])
+                          for n in names},
+            table=table), f, indent=2)
+    print(f'\nwritten {args.out}')
+
+
+if __name__ == '__main__':
+    main()
