@@ -20,6 +20,17 @@ Prints a table and writes ``benchmarks/results/machinery.json``.
 
     python benchmarks/bench_machinery.py [--threads 1] [--quick]
 
+``--sweep``: the same operations as the bank grows, N = 10^3 .. 10^6
+(D = 128): memory update (B = 256), similarity + top-k pool (B = 256
+queries, pool = N / 10 as InterCLR's 128,000 of 1.28M), k-means with faiss,
+torch and scikit-learn at equal iterations (K = min(1000, N / 10),
+``--sweep-iters`` Lloyd iterations), and kNN evaluation (1,000 labelled
+queries, k = 200, sigma 0.07); time and peak extra memory per call, written
+to ``benchmarks/results/machinery_scaling.{json,png}`` (one log-log plot of
+time against N).
+
+    python benchmarks/bench_machinery.py --sweep [--sweep-max 1000000]
+
 One thread by default: on a loaded 2-core machine OpenMP spin-waiting made
 faiss 10x slower with 2 threads than with 1.
 """
@@ -132,6 +143,98 @@ def bench_memory(n, d, b, pool, rows, quick):
     return res
 
 
+def sweep(args):
+    """Cost against bank size N (log-log), every shared operation."""
+    from mmssl_ext.evaluation.functional import knn_classify
+    from mmssl_ext.models.memories import FeatureMemory
+    from mmssl_ext.models.utils.kmeans import kmeans
+    from mmssl_ext.models.utils.knn import knn_search
+    try:
+        import faiss
+        faiss.omp_set_num_threads(args.threads)
+    except ImportError:
+        faiss = None
+    try:
+        from sklearn.cluster import KMeans
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        KMeans = None
+    d, b, iters = 128, 256, args.sweep_iters
+    sizes = [n for n in (10**3, 10**4, 10**5, 10**6) if n <= args.sweep_max]
+    points = []  # dict(op, n, seconds, peak_mib)
+
+    def add(op, n, fn, repeat=1):
+        t, m, _ = measure(fn, repeat=repeat)
+        points.append(dict(op=op, n=n, seconds=t, peak_extra_mib=m))
+        tt = f'{t * 1e3:.2f} ms' if t < 1 else f'{t:.2f} s'
+        print(f'{op:<34} N={n:>8} {tt:>11} {m:>7.0f} MiB', flush=True)
+
+    for n in sizes:
+        g = torch.Generator().manual_seed(n)
+        mem = FeatureMemory(n, d, momentum=0.5)
+        idx = torch.randperm(n, generator=g)[:b]
+        f = torch.randn(idx.numel(), d, generator=g)
+        mem.update(idx, f)
+        add('memory update (B=256)', n, lambda: mem.update(idx, f),
+            repeat=10)
+        q = torch.nn.functional.normalize(torch.randn(b, d, generator=g),
+                                          dim=1)
+        pool = max(1, n // 10)
+        add(f'similarity + top-(N/10) pool, torch', n,
+            lambda: knn_search(q, mem.bank, pool, backend='torch'))
+        k = min(1000, n // 10)
+        x = torch.randn(n, d, generator=g)
+        if faiss is not None:
+            add(f'k-means faiss (K=min(1000,N/10))', n,
+                lambda: kmeans(x, k, num_iters=iters, backend='faiss',
+                               seed=0))
+        add(f'k-means torch (K=min(1000,N/10))', n,
+            lambda: kmeans(x, k, num_iters=iters, backend='torch', seed=0))
+        if KMeans is not None:
+            xn = x.numpy()
+
+            def _sk():
+                with threadpool_limits(limits=args.threads):
+                    return KMeans(n_clusters=k, init='random', n_init=1,
+                                  max_iter=iters, tol=0., algorithm='lloyd',
+                                  random_state=0).fit(xn)
+            add(f'k-means scikit-learn (K=min(1000,N/10))', n, _sk)
+        labels = torch.randint(0, 10, (n, ), generator=g)
+        queries = torch.randn(1000, d, generator=g)
+        add('kNN evaluation (1000 queries)', n,
+            lambda: knn_classify(mem.bank, labels, queries, 10,
+                                 k=min(200, n), sigma=0.07))
+        del mem, x
+    out = dict(machine=dict(platform=platform.platform(),
+                            cpus=os.cpu_count(), threads=args.threads,
+                            torch=torch.__version__),
+               d=d, batch=b, kmeans_iters=iters, points=points)
+    base = osp.splitext(args.out)[0]
+    base = base if base.endswith('_scaling') else base + '_scaling'
+    with open(base + '.json', 'w') as fh:
+        json.dump(out, fh, indent=2)
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for op in dict.fromkeys(p['op'] for p in points):
+            ps = [p for p in points if p['op'] == op]
+            ax.loglog([p['n'] for p in ps], [p['seconds'] for p in ps],
+                      marker='o', label=op)
+        ax.set_xlabel('bank size N (D = 128)')
+        ax.set_ylabel('seconds per call')
+        ax.set_title(f'shared machinery, {args.threads} thread(s), '
+                     f'k-means {iters} iterations')
+        ax.grid(True, which='both', alpha=.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(base + '.png', dpi=100)
+    except ImportError:
+        pass
+    print(f'wrote {base}.json / .png')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--threads', type=int, default=1)
@@ -139,9 +242,15 @@ def main():
                     help='10x smaller problems (smoke run)')
     ap.add_argument('--out', default=osp.join(
         osp.dirname(osp.abspath(__file__)), 'results', 'machinery.json'))
+    ap.add_argument('--sweep', action='store_true',
+                    help='cost against N = 10^3 .. 10^6 (log-log plot)')
+    ap.add_argument('--sweep-max', type=int, default=10**6)
+    ap.add_argument('--sweep-iters', type=int, default=10)
     args = ap.parse_args()
     os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
     torch.set_num_threads(args.threads)
+    if args.sweep:
+        return sweep(args)
     s = 10 if args.quick else 1
     rows = []
     km = bench_kmeans(100_000 // s, 128, 1000 // s, 20, args.threads, rows)

@@ -105,3 +105,108 @@ def test_state_identical_on_both_ranks(share_neck):
     assert torch.equal(r0['init_bank'], r1['init_bank'])
     hist = torch.bincount(r0['state']['memory.label_bank'], minlength=4)
     assert hist.min() >= 1  # small-cluster pass ran: no empty cluster
+
+
+# ---------------------------------------------------------------------------
+# 2 ranks x batch b == 1 process x batch 2b
+# ---------------------------------------------------------------------------
+EQ_N, EQ_B, EQ_STEPS = 24, 8, 4  # global batch 8 = 2 ranks x 4
+
+
+def _eq_batches():
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for _ in range(EQ_STEPS):
+        views = [torch.randn(EQ_B, 3, 16, 16, generator=g) for _ in range(2)]
+        idx = torch.randperm(EQ_N, generator=g)[:EQ_B]
+        out.append((views, idx))
+    return out
+
+
+def _eq_steps(rank, world_size):
+    """The model alone (no Runner): fixed initial memory, then EQ_STEPS
+    train steps with the hook's per-iteration work (small-cluster pass every
+    step, centroid refresh every 2) done by hand. lr = 0 so the encoders are
+    the same in both settings and the state depends only on how the batch
+    was split: this isolates the gathers, updates and rank-0 broadcasts.
+    GroupNorm backbone: features do not depend on the split."""
+    import mmssl_ext  # noqa: F401
+    from mmengine.model import MMDistributedDataParallel
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import DefaultScope
+    from mmpretrain.structures import DataSample
+
+    from mmssl_ext.registry import MODELS
+    DefaultScope.get_instance(f'interclr-eq-{rank}-{world_size}',
+                              scope_name='mmssl_ext')
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='InterCLRMoCo',
+        data_preprocessor=dict(type='SelfSupDataPreprocessor'),
+        backbone=dict(type='ResNet_CIFAR', depth=18, stem_channels=4,
+                      base_channels=4,
+                      norm_cfg=dict(type='GN', num_groups=2,
+                                    requires_grad=True),
+                      zero_init_residual=False),
+        neck=dict(type='MoCoV2Neck', in_channels=32, hid_channels=16,
+                  out_channels=8, with_avg_pool=True),
+        head=dict(type='MarginContrastiveHead', loss=CE, temperature=0.2),
+        memory=dict(type='ClusterMemory', length=EQ_N, num_clusters=4,
+                    momentum=1.0, min_cluster=5),
+        queue_len=20, feat_dim=8, momentum=0.01, neg_num=4,
+        semihard_neg_pool_num=8, semieasy_neg_pool_num=8,
+        sampling_seed=7))
+    g = torch.Generator().manual_seed(1)
+    feats = torch.randn(EQ_N, 8, generator=g)
+    labels = torch.arange(EQ_N) % 4
+    model.init_memory(feats, labels)
+    ori = model
+    if world_size > 1:
+        model = MMDistributedDataParallel(module=model, device_ids=None,
+                                          broadcast_buffers=False)
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0,
+                                         momentum=0.9))
+    per = EQ_B // world_size
+    states, logs = [], []
+    for step, (views, idx) in enumerate(_eq_batches()):
+        sl = slice(rank * per, (rank + 1) * per)
+        data = dict(inputs=[v[sl] for v in views],
+                    data_samples=[DataSample(metainfo=dict(sample_idx=int(i)))
+                                  for i in idx[sl]])
+        log = model.train_step(data, optim)
+        ori.deal_with_small_clusters()
+        if step % 2 == 1:
+            ori.update_centroids()
+        logs.append({k: float(v.detach()) for k, v in log.items()})
+        sd = ori.state_dict()
+        states.append({k: sd[k].clone() for k in (
+            'memory.bank', 'memory.label_bank', 'memory.centroids',
+            'memory.num_splits', 'intra_queue.queue', 'intra_queue.ptr')})
+    return states, logs
+
+
+def test_two_ranks_equal_one_process_with_double_batch():
+    r0, r1 = run_in_processes(_eq_steps, world_size=2, timeout=300)
+    single_states, single_logs = _eq_steps(0, 1)
+    for step in range(EQ_STEPS):
+        s0, s1, ss = r0[0][step], r1[0][step], single_states[step]
+        for k in ss:
+            assert torch.equal(s0[k], s1[k]), (step, k)  # replicas
+            if ss[k].is_floating_point():
+                torch.testing.assert_close(s0[k], ss[k], rtol=1e-5,
+                                           atol=1e-6, msg=f'{step} {k}')
+            else:
+                assert torch.equal(s0[k], ss[k]), (step, k)
+        # online relabelling saw the whole global batch on every rank
+        assert r0[1][step]['change_ratio'] == r1[1][step]['change_ratio']
+        assert abs(r0[1][step]['change_ratio'] -
+                   single_logs[step]['change_ratio']) < 1e-6
+        # the intra (MoCo) loss has no random draws: the mean of the two
+        # ranks' batch means is the global batch mean
+        mean = (r0[1][step]['loss_intra'] + r1[1][step]['loss_intra']) / 2
+        assert abs(mean - single_logs[step]['loss_intra']) < 1e-5, step
+    # the queue wrapped (4 steps x 8 keys > 20) and relabelling happened
+    assert int(single_states[-1]['intra_queue.ptr']) == (EQ_STEPS * EQ_B) % 20
+    first = single_states[0]['memory.label_bank']
+    assert not torch.equal(first, torch.arange(EQ_N) % 4) or int(
+        single_states[-1]['memory.num_splits']) > 0
