@@ -115,3 +115,61 @@ def test_moco_queue_identical_on_both_ranks():
     # both ranks' keys were written: 3 iterations x 2 ranks x N columns
     changed = (q0 != init0).any(0)
     assert int(changed.sum()) == iters * 2 * N
+
+
+GN_BACKBONE = dict(type='ResNet_CIFAR', depth=18, stem_channels=4,
+                   base_channels=4, zero_init_residual=False,
+                   norm_cfg=dict(type='GN', num_groups=2, requires_grad=True))
+
+
+def _moco_split(rank, world, iters):
+    """BSIMMoCo, global batch 2N split over ``world`` ranks, lr 0 (same
+    encoders in both settings), GroupNorm (features independent of the
+    split): returns the queue after every iteration and the losses."""
+    import mmssl_ext  # noqa: F401
+    from mmengine.registry import DefaultScope
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    from mmssl_ext.registry import MODELS
+    DefaultScope.get_instance(f'bsim-split-{rank}-{world}',
+                              scope_name='mmssl_ext')
+    torch.manual_seed(0)
+    model = MODELS.build(
+        dict(type='BSIMMoCo', queue_len=8 * N, feat_dim=8, momentum=0.1,
+             backbone=GN_BACKBONE,
+             neck=dict(type='MoCoV2Neck', in_channels=32, hid_channels=16,
+                       out_channels=8),
+             head=dict(type='ContrastiveHead',
+                       loss=dict(type='CrossEntropyLoss'), temperature=0.2)))
+    net = DDP(model, broadcast_buffers=False) if world > 1 else model
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    per = 2 * N // world
+    queues, losses = [], []
+    for it in range(iters):
+        xa, xb = _global_views(2, seed=it)  # global batch of 2N
+        sl = slice(rank * per, (rank + 1) * per)
+        out = (net([xa[sl], xb[sl]], None, mode='loss') if world > 1 else
+               net.loss([xa[sl], xb[sl]], None))
+        opt.zero_grad()
+        (out['loss_base'] + out['loss_bsim']).backward()
+        opt.step()
+        queues.append(model.queue.clone())
+        losses.append(float(out['loss_base'].detach()))
+    return queues, losses, int(model.queue_ptr)
+
+
+def test_moco_two_ranks_equal_one_process_with_double_batch():
+    """2 ranks x N == 1 process x 2N for BSIMMoCo's global state (queue and
+    pointer) and for MoCo's own loss. By design the BSIM term is not
+    compared: the mixing partner is drawn inside each rank's batch (reversed
+    local order), as for any per-GPU augmentation, so 2 x N and 1 x 2N pair
+    different instances."""
+    iters = 3
+    r0, r1 = run_in_processes(_moco_split, 2, args=(iters, ), timeout=300)
+    single = _moco_split(0, 1, iters)
+    assert r0[2] == r1[2] == single[2] == (iters * 2 * N) % (8 * N)
+    for it in range(iters):
+        assert torch.equal(r0[0][it], r1[0][it])
+        torch.testing.assert_close(r0[0][it], single[0][it], rtol=1e-5,
+                                   atol=1e-6)
+        mean = (r0[1][it] + r1[1][it]) / 2
+        assert abs(mean - single[1][it]) < 1e-5, it
