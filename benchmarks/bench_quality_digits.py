@@ -205,7 +205,11 @@ def main():
     p.add_argument('--merge', action='store_true',
                    help='keep the results of other rows / seeds already in '
                    'the JSON (re-running some rows)')
+    p.add_argument('--report', action='store_true',
+                   help='only print the table of the existing results JSON')
     args = p.parse_args()
+    if args.report:
+        return report(osp.join(RESULTS, 'quality_digits.json'))
     unknown = [r for r in args.rows if r not in ROWS]
     if unknown:
         raise SystemExit(f'unknown rows {unknown}; choose from {list(ROWS)}')
@@ -256,24 +260,43 @@ def main():
                                wall_seconds=time.time() - t0,
                                results=results, failed=failed), f,
                               indent=1)
+    report(json_path)
+
+
+def report(json_path):
+    """Print the Markdown table of a results JSON and write the CSV / PNG
+    next to it (also ``--report`` alone, without training)."""
+    with open(json_path) as f:
+        data = json.load(f)
+    results = data['results']
     order = [FLOOR] + list(ROWS)
     results.sort(key=lambda r: (order.index(r['row']), r['seed']))
-    wall = time.time() - t0
     table = summarise(results)
-    hdr = (f"{'row':<22}{'base':<18}{'kNN top-1':>16}{'vs base':>9}"
-           f"{'linear top-1':>16}{'s/run':>8}")
-    print(f'\nDigits (4,000 train / 1,000 test), {args.epochs} epochs, '
-          f'seeds {args.seeds}: mean +- sd; {wall / 60:.1f} min wall with '
-          f'{args.jobs} jobs x {args.threads} thread(s)')
+    seeds = sorted({r['seed'] for r in results})
+    print(f"\nDigits (4,000 train / 1,000 test), {data['epochs']} epochs of "
+          f'batch 64 per row, seeds {seeds}, mean +- sd; '
+          f"{data.get('wall_seconds', 0) / 60:.1f} min wall with "
+          f"{data.get('jobs')} jobs x {data.get('threads')} thread(s)")
     moved = sorted({m for r in results for m in r['scaled']})
     print('schedule knobs scaled from the 20-epoch recipes: '
           + ('; '.join(moved) or 'none'))
-    print(hdr)
+    if data.get('failed'):
+        print('FAILED: ' + '; '.join(f"{r['row']} seed {r['seed']}: "
+                                      f"{r['error']}" for r in
+                                      data['failed']))
+    print('\n| row | base | kNN top-1 | vs base | linear top-1 | '
+          'per seed (kNN) | train s/run |')
+    print('|---|---|---|---|---|---|---|')
     for t in table:
-        print(f"{t['row']:<22}{t['base']:<18}{t['knn']:>9.2f} +-{t['knn_sd']:4.2f}"
-              f"{t['delta']:>9}{t['lin']:>9.2f} +-{t['lin_sd']:4.2f}"
-              f"{t['seconds']:>8.0f}")
-    with open(osp.join(RESULTS, 'quality_digits.csv'), 'w', newline='') as f:
+        per = ' / '.join(f"{r['knn_top1']:.1f}" for r in results
+                         if r['row'] == t['row'])
+        lin = (f"{t['lin']:.2f} +- {t['lin_sd']:.2f}"
+               if t['lin'] == t['lin'] else '-')
+        print(f"| {t['row']} | {t['base'] or '-'} | {t['knn']:.2f} +- "
+              f"{t['knn_sd']:.2f} | {t['delta'] or '-'} | {lin} | {per} | "
+              f"{t['seconds']:.0f} |")
+    base = osp.splitext(json_path)[0]
+    with open(base + '.csv', 'w', newline='') as f:
         w = csv.DictWriter(f, fieldnames=list(table[0]))
         w.writeheader()
         w.writerows(table)
@@ -281,17 +304,18 @@ def main():
         import matplotlib
         matplotlib.use('Agg')
         import matplotlib.pyplot as plt
-        rows = [t for t in table]
         fig, ax = plt.subplots(figsize=(10, 4))
-        ax.bar(range(len(rows)), [t['knn'] for t in rows],
-               yerr=[t['knn_sd'] for t in rows])
-        ax.set_xticks(range(len(rows)))
-        ax.set_xticklabels([t['row'] for t in rows], rotation=45,
+        ax.bar(range(len(table)), [t['knn'] for t in table],
+               yerr=[t['knn_sd'] for t in table])
+        ax.axhline(table[0]['knn'], color='grey', ls='--', lw=1)
+        ax.set_xticks(range(len(table)))
+        ax.set_xticklabels([t['row'] for t in table], rotation=45,
                            ha='right')
         ax.set_ylabel('kNN top-1 (%)')
-        ax.set_ylim(min(t['knn'] for t in rows) - 5, 100)
+        ax.set_title(f"digits, {data['epochs']} epochs, {len(seeds)} seeds")
+        ax.set_ylim(min(t['knn'] for t in table) - 5, 100)
         fig.tight_layout()
-        fig.savefig(osp.join(RESULTS, 'quality_digits.png'), dpi=100)
+        fig.savefig(base + '.png', dpi=100)
     except ImportError:
         pass
 
