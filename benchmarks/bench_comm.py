@@ -8,7 +8,7 @@ reference InterCLR implementation's full-bank broadcast
 
 How: for each method, two gloo processes train the method's digits config
 (real Runner, hooks and DDP wrapper, ``tools/train.py``'s CPU set-up) with a
-per-rank batch of 24. Every call of the ``torch.distributed`` collectives
+per-rank batch of 32. Every call of the ``torch.distributed`` collectives
 (``all_gather``, ``all_gather_into_tensor``, ``broadcast``, ``all_reduce``,
 ``reduce_scatter``, ``all_gather_object``, ``broadcast_object_list``) is
 recorded with its shapes and dtypes during ``--iters`` training iterations
@@ -18,7 +18,7 @@ one box refresh is recorded separately and amortised over its interval
 (20 epochs of 5,004 iterations on ImageNet).
 
 Each recorded shape is mapped to ImageNet scale by its digits value:
-per-rank batch 24 -> 32, clusters 40 -> 10,000, feature dim 64 -> 128,
+clusters 40 -> 10,000, feature dim 64 -> 128,
 bank length 4,000 -> 1,281,167, queue 1,024 -> 65,536, and image sides
 32 -> 224 (height and width of 4-D image tensors only). Bytes received per
 rank with W = 8: all-gather (W - 1) x input, broadcast 1 x tensor (non-source
@@ -60,9 +60,11 @@ METHODS = {
     'ccrop-mocov2': C.format('ccrop/ccrop-mocov2'),
 }
 WORLD, IMAGENET_WORLD = 2, 8
-PER_RANK_BATCH = 24
+# 32 per rank as on ImageNet (and 2 x 32 divides MMPretrain MoCo's queue of
+# 1,024, which it asserts)
+PER_RANK_BATCH = 32
 # digits value -> ImageNet value, by dimension meaning
-SCALE = {24: 32, 40: 10000, 64: 128, 4000: 1281167, 1024: 65536}
+SCALE = {40: 10000, 64: 128, 4000: 1281167, 1024: 65536}
 IMAGE_SIDE = (32, 224)
 ITERS_PER_INTERVAL = 20 * 5004  # ContrastiveCrop ImageNet: every 20 epochs
 REFERENCE_MB = 1281167 * 128 * 4 / 1e6
