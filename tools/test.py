@@ -46,11 +46,13 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     import mmssl_ext  # noqa: F401
-    from mmssl_ext.utils.launch import setup_distributed_cpu
+    from mmssl_ext.utils.launch import (setup_distributed_cpu,
+                                        teardown_distributed)
     setup_distributed_cpu(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
         RUNNERS.build(cfg)
     runner.test()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -88,11 +88,13 @@ def main():
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     import mmssl_ext  # noqa: F401  (checkpoint allow-list, registries)
-    from mmssl_ext.utils.launch import setup_distributed_cpu
+    from mmssl_ext.utils.launch import (setup_distributed_cpu,
+                                        teardown_distributed)
     setup_distributed_cpu(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
         RUNNERS.build(cfg)
     runner.train()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

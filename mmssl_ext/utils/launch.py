@@ -38,3 +38,14 @@ def setup_distributed_cpu(cfg, launcher: str) -> bool:
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     return True
+
+
+def teardown_distributed() -> None:
+    """End a distributed run cleanly: wait for every rank, then destroy the
+    process group before the interpreter exits. Without this, gloo's
+    background threads can outlive the group during interpreter teardown and
+    a rank dies with ``terminate called without an active exception``
+    (SIGABRT, a non-zero exit code) after training has finished."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

@@ -332,6 +332,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
             json.dump(results, f, indent=2)
+    from mmssl_ext.utils.launch import teardown_distributed
+    teardown_distributed()
     return results
 
 
