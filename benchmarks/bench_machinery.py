@@ -180,15 +180,15 @@ def sweep(args):
         q = torch.nn.functional.normalize(torch.randn(b, d, generator=g),
                                           dim=1)
         pool = max(1, n // 10)
-        add(f'similarity + top-(N/10) pool, torch', n,
+        add('similarity + top-(N/10) pool, torch', n,
             lambda: knn_search(q, mem.bank, pool, backend='torch'))
         k = min(1000, n // 10)
         x = torch.randn(n, d, generator=g)
         if faiss is not None:
-            add(f'k-means faiss (K=min(1000,N/10))', n,
+            add('k-means faiss (K=min(1000,N/10))', n,
                 lambda: kmeans(x, k, num_iters=iters, backend='faiss',
                                seed=0))
-        add(f'k-means torch (K=min(1000,N/10))', n,
+        add('k-means torch (K=min(1000,N/10))', n,
             lambda: kmeans(x, k, num_iters=iters, backend='torch', seed=0))
         if KMeans is not None:
             xn = x.numpy()
@@ -198,7 +198,7 @@ def sweep(args):
                     return KMeans(n_clusters=k, init='random', n_init=1,
                                   max_iter=iters, tol=0., algorithm='lloyd',
                                   random_state=0).fit(xn)
-            add(f'k-means scikit-learn (K=min(1000,N/10))', n, _sk)
+            add('k-means scikit-learn (K=min(1000,N/10))', n, _sk)
         labels = torch.randint(0, 10, (n, ), generator=g)
         queries = torch.randn(1000, d, generator=g)
         add('kNN evaluation (1000 queries)', n,

@@ -27,7 +27,6 @@ ContrastiveCrop (once per ``interval`` epochs) is timed separately.
 Prints a Markdown table and writes benchmarks/results/overhead.json.
 """
 import argparse
-import copy
 import json
 import os
 import os.path as osp
@@ -38,32 +37,16 @@ import time
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-C = 'configs/{}_resnet18-cifar_1xb64-coslr-20e_digits.py'
-# row name -> (config, model overrides)
-ROWS = {
-    'mocov2': (C.format('mocov2/mocov2'), None),
-    'interclr': (C.format('interclr/interclr-moco'), None),
-    'npid': (C.format('invp/invp-npid-baseline'), None),
-    'invp': (C.format('invp/invp'), None),
-    'npid-fullsoftmax': (C.format('cld/npid-fullsoftmax'), None),
-    'cld-npid': (C.format('cld/cld-npid'), None),
-    # the CLD models with the group branch removed: the same views and
-    # instance branch, so the ratio is the group branch alone
-    'cld-npid-nogroup': (C.format('cld/cld-npid'), dict(group_head=None)),
-    'cld-mocov2': (C.format('cld/cld-mocov2'), None),
-    'cld-mocov2-nogroup': (C.format('cld/cld-mocov2'), dict(group_head=None)),
-    'simclr': (C.format('bsim/simclr'), None),
-    'bsim-simclr': (C.format('bsim/bsim-simclr'), None),
-    'bsim-mocov2': (C.format('bsim/bsim-mocov2'), None),
-    'byol': (C.format('bsim/byol'), None),
-    'bsim-byol': (C.format('bsim/bsim-byol'), None),
-    'simsiam': (C.format('bsim/simsiam'), None),
-    'bsim-simsiam': (C.format('bsim/bsim-simsiam'), None),
-    'ccrop-mocov2': (C.format('ccrop/ccrop-mocov2'), None),
-    'rcrop-simclr': (C.format('ccrop/rcrop-simclr'), None),
-    'ccrop-simclr': (C.format('ccrop/ccrop-simclr'), None),
-}
+from digits_rows import CONFIGS, load, quiet  # noqa: E402
+
+# row name -> model overrides: every digits recipe as it is, plus the CLD
+# models with the group branch removed (the same views and instance branch,
+# so the ratio is the group branch alone)
+ROWS = dict({name: None for name in CONFIGS},
+            **{'cld-npid-nogroup': dict(group_head=None),
+               'cld-mocov2-nogroup': dict(group_head=None)})
 # (method, base, target): target is the issue's bound on the step ratio;
 # 'fwd' means "within 10% of the encoder-pass ratio" (BSIM)
 PAIRS = {
@@ -94,25 +77,15 @@ def build_row(name, work_dir):
     """A Runner for ``name`` set up as ``Runner.train`` does, plus an
     in-process batch iterator over its training pipeline."""
     import torch
-    from mmengine.config import Config
     from mmengine.runner import Runner
     from torch.utils.data import DataLoader
 
-    config, overrides = ROWS[name]
-    cfg = Config.fromfile(osp.join(ROOT, config))
+    overrides = ROWS[name]
+    cfg = load(name.replace('-nogroup', ''))
     if overrides:
         cfg.model.update(overrides)
-    cfg.work_dir = osp.join(work_dir, name)
-    cfg.experiment_name = f'{name}_{int(time.time())}'
-    cfg.log_level = 'WARNING'
+    quiet(cfg, osp.join(work_dir, name), name)
     cfg.randomness = dict(seed=0)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10**6)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1,
-                                        save_last=False)
-    for h in cfg.get('custom_hooks', []):
-        if 'progress' in h or h['type'] in ('ContrastiveCropHook',
-                                           'InterCLRHook'):
-            h['progress'] = False
     runner = Runner.from_cfg(cfg)
     runner._train_loop = runner.build_train_loop(runner._train_loop)
     runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)

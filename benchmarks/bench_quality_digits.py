@@ -24,7 +24,6 @@ Writes benchmarks/results/quality_digits.{json,csv,png}.
 import argparse
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
-import copy
 import csv
 import json
 import os
@@ -38,26 +37,11 @@ RESULTS = osp.join(ROOT, 'benchmarks', 'results')
 BUDGET_EPOCHS = 20  # the digits configs' own budget
 FLOOR = 'random init (floor)'
 
-# name: (config, base row)
-ROWS = {
-    'mocov2': ('configs/mocov2/mocov2_resnet18-cifar_1xb64-coslr-20e_digits.py', None),
-    'interclr': ('configs/interclr/interclr-moco_resnet18-cifar_1xb64-coslr-20e_digits.py', 'mocov2'),
-    'npid': ('configs/invp/invp-npid-baseline_resnet18-cifar_1xb64-coslr-20e_digits.py', None),
-    'invp': ('configs/invp/invp_resnet18-cifar_1xb64-coslr-20e_digits.py', 'npid'),
-    'npid-fullsoftmax': ('configs/cld/npid-fullsoftmax_resnet18-cifar_1xb64-coslr-20e_digits.py', None),
-    'cld-npid': ('configs/cld/cld-npid_resnet18-cifar_1xb64-coslr-20e_digits.py', 'npid-fullsoftmax'),
-    'cld-mocov2': ('configs/cld/cld-mocov2_resnet18-cifar_1xb64-coslr-20e_digits.py', 'mocov2'),
-    'simclr': ('configs/bsim/simclr_resnet18-cifar_1xb64-coslr-20e_digits.py', None),
-    'bsim-simclr': ('configs/bsim/bsim-simclr_resnet18-cifar_1xb64-coslr-20e_digits.py', 'simclr'),
-    'bsim-mocov2': ('configs/bsim/bsim-mocov2_resnet18-cifar_1xb64-coslr-20e_digits.py', 'mocov2'),
-    'byol': ('configs/bsim/byol_resnet18-cifar_1xb64-coslr-20e_digits.py', None),
-    'bsim-byol': ('configs/bsim/bsim-byol_resnet18-cifar_1xb64-coslr-20e_digits.py', 'byol'),
-    'simsiam': ('configs/bsim/simsiam_resnet18-cifar_1xb64-coslr-20e_digits.py', None),
-    'bsim-simsiam': ('configs/bsim/bsim-simsiam_resnet18-cifar_1xb64-coslr-20e_digits.py', 'simsiam'),
-    'ccrop-mocov2': ('configs/ccrop/ccrop-mocov2_resnet18-cifar_1xb64-coslr-20e_digits.py', 'mocov2'),
-    'rcrop-simclr': ('configs/ccrop/rcrop-simclr_resnet18-cifar_1xb64-coslr-20e_digits.py', None),
-    'ccrop-simclr': ('configs/ccrop/ccrop-simclr_resnet18-cifar_1xb64-coslr-20e_digits.py', 'rcrop-simclr'),
-}
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from digits_rows import BASE, CONFIGS, load, quiet  # noqa: E402
+
+ROWS = list(CONFIGS)
+
 
 def linear_probe(train_x, train_y, test_x, test_y, num_classes=10):
     import torch
@@ -120,7 +104,7 @@ def run_one_safe(task):
         return run_one(task)
     except Exception as e:  # noqa: BLE001 - reported in the table
         traceback.print_exc()
-        return dict(row=task[0], seed=task[2], epochs=task[3],
+        return dict(row=task[0], seed=task[1], epochs=task[2],
                     error=f'{type(e).__name__}: {e}')
 
 
@@ -128,28 +112,22 @@ def run_one(task):
     """One (row, seed) task, run in a worker process with ``threads``
     intra-op threads. ``row == FLOOR`` evaluates the initialised network of
     the MoCo v2 config without training (the random-init floor)."""
-    row, config, seed, epochs, work_root, threads = task
+    row, seed, epochs, work_root, threads = task
     os.environ['OMP_NUM_THREADS'] = str(threads)
     import torch
     torch.set_num_threads(threads)
     sys.path.insert(0, ROOT)
     os.chdir(ROOT)
     import mmssl_ext  # noqa: F401
-    from mmengine.config import Config
     from mmengine.runner import Runner
     from mmssl_ext.utils.budget import scale_schedule
 
-    cfg = Config.fromfile(osp.join(ROOT, config))
+    cfg = load('mocov2' if row == FLOOR else row)
     moved = scale_schedule(cfg, epochs, BUDGET_EPOCHS)
-    cfg.work_dir = osp.join(work_root, f'{row}_s{seed}')
-    cfg.randomness = dict(seed=seed, deterministic=False)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1,
-                                        save_last=False)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=50)
     # the final evaluation below replaces the configs' own val epochs
-    cfg.train_cfg.val_interval = 10**6
-    cfg.experiment_name = f'{row}_s{seed}_{int(time.time())}'
-    cfg.log_level = 'WARNING'
+    quiet(cfg, osp.join(work_root, f'{row}_s{seed}'), f'{row}_s{seed}',
+          logger_interval=50)
+    cfg.randomness = dict(seed=seed, deterministic=False)
     runner = Runner.from_cfg(cfg)
     t0 = time.time()
     if row == FLOOR:
@@ -179,8 +157,7 @@ def summarise(results):
     for row, rs in by_row.items():
         km, ks = ms([r['knn_top1'] for r in rs])
         lm, ls = ms([r['linear_top1'] for r in rs])
-        base = ROWS[row][1] if row in ROWS else ''
-        base = base or ''
+        base = BASE.get(row, '')
         delta = ''
         if base in by_row:
             bm, _ = ms([r['knn_top1'] for r in by_row[base]])
@@ -193,7 +170,7 @@ def summarise(results):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('--rows', nargs='+', default=list(ROWS))
+    p.add_argument('--rows', nargs='+', default=ROWS)
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--epochs', type=int, default=2)
     p.add_argument('--jobs', type=int, default=2,
@@ -212,16 +189,16 @@ def main():
         return report(osp.join(RESULTS, 'quality_digits.json'))
     unknown = [r for r in args.rows if r not in ROWS]
     if unknown:
-        raise SystemExit(f'unknown rows {unknown}; choose from {list(ROWS)}')
+        raise SystemExit(f'unknown rows {unknown}; choose from {ROWS}')
     os.makedirs(RESULTS, exist_ok=True)
     # seed-major order, so a partial run holds complete seeds; the random-
     # init floor is evaluated once per seed with the MoCo v2 network
     tasks = []
     for seed in args.seeds:
-        tasks.append((FLOOR, ROWS['mocov2'][0], seed, args.epochs,
-                      args.work_dir, args.threads))
-        tasks += [(row, ROWS[row][0], seed, args.epochs, args.work_dir,
-                   args.threads) for row in args.rows]
+        tasks.append((FLOOR, seed, args.epochs, args.work_dir,
+                      args.threads))
+        tasks += [(row, seed, args.epochs, args.work_dir, args.threads)
+                  for row in args.rows]
     results, failed, t0 = [], [], time.time()
     json_path = osp.join(RESULTS, 'quality_digits.json')
     if args.merge and osp.exists(json_path):
@@ -232,9 +209,9 @@ def main():
                              f'epoch results, not {args.epochs}')
         have = {(r['row'], r['seed']) for r in old['results']}
         # the floor of a seed already measured is not evaluated again
-        tasks = [t for t in tasks if t[0] != FLOOR or (t[0], t[2]) not in
+        tasks = [t for t in tasks if t[0] != FLOOR or (t[0], t[1]) not in
                  have]
-        redo = {(t[0], t[2]) for t in tasks}
+        redo = {(t[0], t[1]) for t in tasks}
         results = [r for r in old['results']
                    if (r['row'], r['seed']) not in redo]
     # executor workers are not daemonic, so their runners can start
@@ -269,7 +246,7 @@ def report(json_path):
     with open(json_path) as f:
         data = json.load(f)
     results = data['results']
-    order = [FLOOR] + list(ROWS)
+    order = [FLOOR] + ROWS
     results.sort(key=lambda r: (order.index(r['row']), r['seed']))
     table = summarise(results)
     seeds = sorted({r['seed'] for r in results})
