@@ -274,6 +274,14 @@ class InterCLRMoCo(MoCo):
         """The label bank (N,)."""
         return self.memory.label_bank
 
+    def diagnostics(self, true_labels: torch.Tensor) -> Dict[str, float]:
+        """NMI and purity of the pseudo-labels against the true labels
+        (:class:`~mmssl_ext.engine.hooks.DiagnosticsHook`; monitoring)."""
+        from mmssl_ext.evaluation.functional import pseudo_label_quality
+        if not self.memory_initialized:
+            return {}
+        return pseudo_label_quality(self.memory.label_bank, true_labels)
+
     @torch.no_grad()
     def set_clusters(self, feats: torch.Tensor, labels: torch.Tensor,
                      centroids: Optional[torch.Tensor] = None) -> None:
@@ -396,10 +404,13 @@ class InterCLRMoCo(MoCo):
         g = self._generator(self.memory.bank.device)
         pos, neg, _, _ = self.inter_logits(q_inter, idx, g)
         loss_inter = self.inter_head.loss(pos, neg)
+        widened = getattr(self.neg_sampler, 'last_widened', 0)
 
         losses = dict(
             loss_intra=self.intra_loss_weight * loss_intra,
-            loss_inter=self.inter_loss_weight * loss_inter)
+            loss_inter=self.inter_loss_weight * loss_inter,
+            # fraction of anchors whose negative pool had to be widened
+            neg_widened=q.new_tensor(widened / q.size(0)))
 
         # state updates (every rank, from the all-gathered batch)
         self.intra_queue.enqueue(k)

@@ -10,7 +10,11 @@ ones of the InterCLR paper / official code (MMSelfSup 0.x):
     pool = the ``pool_size`` bank entries most similar to the anchor
     (128,000 on ImageNet, ~10% of the bank); ``K`` (16,384) pool positions
     drawn uniformly without replacement; same-label draws redrawn from the
-    pool.
+    pool. Deviation (degenerate clusterings): an anchor whose pool holds
+    fewer than ``K`` entries of other clusters (its cluster is larger than
+    the pool; the reference code then loops forever) gets the
+    ``pool_size`` nearest entries *of other clusters* as its pool instead;
+    the count is logged by InterCLR as ``neg_widened``.
 ``semieasy`` (:class:`SemiEasyNegativeSampler`)
     as ``semihard`` with the ``pool_size`` *least* similar entries.
 ``hard``     (:class:`HardNegativeSampler`)
@@ -191,6 +195,7 @@ class SemiHardNegativeSampler(BaseNegativeSampler):
                 'without replacement)')
         self.pool_size = pool_size
         self._warned = False
+        self.last_widened = 0  # anchors widened by the last call
 
     def check_bank_length(self, length: int) -> None:
         super().check_bank_length(length)
@@ -207,14 +212,18 @@ class SemiHardNegativeSampler(BaseNegativeSampler):
             query.detach().to(bank.dtype), bank, p, largest=self.largest,
             backend=self.knn_backend, bank_chunk=_bank_chunk(p))
         pool = pool.to(dev)
-        bad = ~(label_bank[pool] != labels.view(-1, 1)).any(1)
-        if bool(bad.any()):
-            pool = self._fallback_pool(pool, bad, label_bank, labels,
-                                       generator)
         weights = torch.ones(b, p, device=dev)
         pick = torch.multinomial(
             weights, self.num_neg, replacement=False, generator=generator)
         neg = pool.gather(1, pick)
+        # rows whose pool holds fewer different-label entries than negatives
+        # (their cluster fills the pool) are widened instead of redrawn
+        wide = (label_bank[pool] != labels.view(-1, 1)).sum(1) < self.num_neg
+        self.last_widened = int(wide.sum())
+        if self.last_widened:
+            rows = torch.nonzero(wide).flatten()
+            neg[rows] = self._widened(query[rows], bank, label_bank,
+                                      labels[rows], generator)
         rows = torch.arange(b, device=dev).view(-1, 1).expand_as(neg)
 
         def draw(mask):
@@ -225,26 +234,45 @@ class SemiHardNegativeSampler(BaseNegativeSampler):
 
         return self._redraw(neg, label_bank, labels, draw)
 
-
-    def _fallback_pool(self, pool, bad, label_bank, labels, generator):
-        """Rows whose whole pool shares the anchor's label (its cluster is
-        larger than the pool: the reference code would loop forever) get a
-        uniform random pool of different-label entries instead; warns once.
-        """
+    def _widened(self, query, bank, label_bank, labels, generator):
+        """Negatives of anchors whose pool is (nearly) all their own
+        cluster: the pool becomes the ``pool_size`` entries most (semi-easy:
+        least) similar to the anchor *among the other clusters* -- found in
+        the ``pool_size + |largest such cluster|`` nearest entries -- and the
+        negatives are drawn uniformly from it (with replacement only if the
+        other clusters hold fewer than ``num_neg`` entries). The reference
+        code loops forever here; the count is logged by the model and a
+        warning is printed once."""
         if not self._warned:
             warnings.warn(
                 f'{type(self).__name__}: the {self.pool_size}-entry pool of '
-                f'{int(bad.sum())} anchor(s) holds only their own cluster; '
-                'drawing their negatives uniformly from the other clusters. '
-                f'Raise {self.pool_key} above the largest cluster size '
-                '(or use more clusters / a larger min_cluster).')
+                f'{labels.numel()} anchor(s) holds fewer than '
+                f'{self.num_neg} entries of other clusters (a cluster is '
+                f'larger than the pool); their pool is widened to the '
+                f'{self.pool_size} nearest entries of other clusters. The '
+                'count is logged as neg_widened; more clusters or a larger '
+                f'{self.pool_key} avoid it.')
             self._warned = True
-        rows = torch.nonzero(bad).flatten()
-        rnd = RandomNegativeSampler(self.pool_size, self.max_tries)
-        pool = pool.clone()
-        pool[rows] = rnd(None, None, label_bank, labels[rows],
-                         generator=generator)
-        return pool
+        dev = bank.device
+        n = label_bank.numel()
+        sizes = torch.bincount(label_bank)
+        k = min(n, self.pool_size + int(sizes[labels].max()))
+        _, cand = knn_search(
+            query.detach().to(bank.dtype), bank, k, largest=self.largest,
+            backend=self.knn_backend, bank_chunk=_bank_chunk(k))
+        cand = cand.to(dev)
+        same = (label_bank[cand] == labels.view(-1, 1)).to(torch.int8)
+        # stable: other-cluster entries first, in similarity order
+        order = torch.argsort(same, dim=1, stable=True)[:, :self.pool_size]
+        pool = cand.gather(1, order)
+        valid = same.gather(1, order) == 0
+        if not bool(valid.any(1).all()):
+            raise RuntimeError(f'{type(self).__name__}: an anchor\'s '
+                               'cluster holds the whole bank')
+        replace = bool((valid.sum(1) < self.num_neg).any())
+        pick = torch.multinomial(valid.float(), self.num_neg,
+                                 replacement=replace, generator=generator)
+        return pool.gather(1, pick)
 
 
 @TASK_UTILS.register_module()

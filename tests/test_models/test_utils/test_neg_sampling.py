@@ -104,19 +104,47 @@ def test_sampling_reproducible_with_generator():
     assert torch.equal(a, b)
 
 
-def test_pool_of_only_same_label_falls_back_to_other_clusters():
+def test_pool_of_only_same_label_is_widened_to_nearest_other_clusters():
     q, bank, lb, y = _setup()
     # only the least similar entries have another label: the top-3 pool
     # holds nothing but same-label entries (the reference loops forever)
     sims = q[0] @ bank.t()
-    far = sims.argsort()[:4]
+    far = sims.argsort()[:4]  # ascending: far[3] is the most similar of them
     lb = torch.zeros_like(lb)
     lb[far] = 1
     s = SemiHardNegativeSampler(num_neg=2, pool_size=3, knn_backend='torch')
     with pytest.warns(UserWarning, match='semihard_neg_pool_num'):
         neg = s(q[:1], bank, lb, torch.tensor([0]),
                 generator=torch.Generator().manual_seed(0))
-    assert set(neg[0].tolist()) <= set(far.tolist())
+    # widened pool = the 3 most similar entries of other clusters
+    assert set(neg[0].tolist()) <= set(far[1:].tolist())
+    assert len(set(neg[0].tolist())) == 2 and s.last_widened == 1
+
+
+def test_pool_with_too_few_other_labels_is_widened_not_an_error():
+    """One other-cluster entry in a 6-entry pool, 4 negatives wanted: the
+    old redraw loop gave up ('could not draw'); the row is widened."""
+    q, bank, lb, y = _setup()
+    sims = q[0] @ bank.t()
+    order = sims.argsort(descending=True)
+    lb = torch.zeros_like(lb)
+    lb[order[2]] = 1           # inside the top-6 pool
+    lb[order[10:]] = 1         # far away
+    s = SemiHardNegativeSampler(num_neg=4, pool_size=6, knn_backend='torch',
+                                max_tries=3)
+    with pytest.warns(UserWarning):
+        neg = s(q[:1], bank, lb, torch.tensor([0]),
+                generator=torch.Generator().manual_seed(0))
+    expected_pool = {int(order[2])} | {int(i) for i in order[10:15]}
+    assert set(neg[0].tolist()) <= expected_pool
+    assert (lb[neg[0]] == 1).all() and len(set(neg[0].tolist())) == 4
+    assert s.last_widened == 1
+    # a row whose pool has enough other-cluster entries is not widened
+    lb2 = torch.ones_like(lb)
+    lb2[order[0]] = 0
+    s(q[:1], bank, lb2, torch.tensor([0]),
+      generator=torch.Generator().manual_seed(0))
+    assert s.last_widened == 0
 
 
 @pytest.mark.parametrize('kwargs,key', [
