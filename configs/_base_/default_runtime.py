@@ -15,6 +15,10 @@ default_hooks = dict(
     # stop on a NaN/Inf loss (naming the iteration and the loss key) before
     # the bad step reaches a checkpoint
     nonfinite=dict(type='NonFiniteLossHook'),
+    # mechanism diagnostics (pseudo-label NMI / purity, propagated-positive
+    # precision, ...) against the training set's true labels, for models
+    # that define `diagnostics`; monitoring only
+    diagnostics=dict(type='DiagnosticsHook', interval=50),
 )
 
 env_cfg = dict(

@@ -137,6 +137,22 @@ _IDX_HELP = ('each data sample must carry its data set index as the metainfo '
              'derived from mmengine BaseDataset (it fills sample_idx)')
 
 
+def get_gt_labels(data_samples: Sequence,
+                  device: Optional[torch.device] = None
+                  ) -> Optional[torch.Tensor]:
+    """Single-label ground truth of a batch as a LongTensor (B,), or None
+    when a sample carries none (unlabelled data). For monitoring only."""
+    if not data_samples:
+        return None
+    out = []
+    for ds in data_samples:
+        lab = getattr(ds, 'gt_label', None)
+        if lab is None or torch.as_tensor(lab).numel() != 1:
+            return None
+        out.append(int(torch.as_tensor(lab).view(-1)[0]))
+    return torch.tensor(out, dtype=torch.long, device=device)
+
+
 def get_sample_idx(data_samples: Sequence,
                    device: Optional[torch.device] = None) -> torch.Tensor:
     """Data-set indices of a batch, as a LongTensor (B,).

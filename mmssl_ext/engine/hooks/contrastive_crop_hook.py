@@ -24,6 +24,7 @@ workers (persistent ones included) read.
 import time
 from typing import List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.dataset import Compose, DefaultSampler, default_collate
@@ -36,6 +37,38 @@ from mmssl_ext.registry import HOOKS
 from mmssl_ext.utils.extract import extract_features
 
 CKPT_KEY = 'contrastive_crop'
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise IoU of two (N, 4) ``(y0, x0, y1, x1)`` box tensors."""
+    h = (torch.minimum(a[:, 2], b[:, 2]) - torch.maximum(a[:, 0], b[:, 0]))
+    w = (torch.minimum(a[:, 3], b[:, 3]) - torch.maximum(a[:, 1], b[:, 1]))
+    inter = h.clamp(min=0) * w.clamp(min=0)
+
+    def area(x):
+        return (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
+
+    return inter / (area(a) + area(b) - inter).clamp(min=1e-12)
+
+
+def box_cover(obj: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
+    """Row-wise fraction of the area of ``obj`` inside ``box``."""
+    h = (torch.minimum(obj[:, 2], box[:, 2]) -
+         torch.maximum(obj[:, 0], box[:, 0])).clamp(min=0)
+    w = (torch.minimum(obj[:, 3], box[:, 3]) -
+         torch.maximum(obj[:, 1], box[:, 1])).clamp(min=0)
+    area = (obj[:, 2] - obj[:, 0]) * (obj[:, 3] - obj[:, 1])
+    return h * w / area.clamp(min=1e-12)
+
+
+def object_boxes(dataset) -> Optional[torch.Tensor]:
+    """(N, 4) ``object_box`` of every sample when the data set provides one
+    (monitoring only, e.g. the canvas digits), else None."""
+    if len(dataset) == 0 or 'object_box' not in dataset.get_data_info(0):
+        return None
+    return torch.as_tensor(
+        np.stack([dataset.get_data_info(i)['object_box']
+                  for i in range(len(dataset))]), dtype=torch.float32)
 
 
 def heatmap_boxes(feat: torch.Tensor, img_size: Tuple[int, int],
@@ -230,6 +263,7 @@ class ContrastiveCropHook(Hook):
         bs = self.batch_size or runner.train_dataloader.batch_size or 64
         t0 = time.perf_counter()
         boxes = self.compute_boxes(runner.model, box_ds, bs)
+        prev = box_ds.store.boxes.detach().float().cpu().clone()
         box_ds.store.update(boxes)
         self.last_refresh_time = time.perf_counter() - t0
         self.last_refresh_epoch = runner.epoch + 1
@@ -238,6 +272,21 @@ class ContrastiveCropHook(Hook):
                                          self.last_refresh_time)
         runner.message_hub.update_scalar('train/ccrop_box_area',
                                          float(area.mean()))
+        # how far the boxes moved since the previous boxes (the full image
+        # before the first refresh): mean IoU and mean |coordinate change|
+        runner.message_hub.update_scalar('train/ccrop_box_iou_prev',
+                                         float(box_iou(prev, boxes).mean()))
+        runner.message_hub.update_scalar(
+            'train/ccrop_box_shift', float((prev - boxes).abs().mean()))
+        obj = object_boxes(box_ds)
+        if obj is not None:
+            # data sets that know where the object is (the canvas digits):
+            # IoU of the boxes with it, and how much of it they cover
+            runner.message_hub.update_scalar(
+                'train/ccrop_object_iou', float(box_iou(boxes, obj).mean()))
+            runner.message_hub.update_scalar(
+                'train/ccrop_object_cover',
+                float(box_cover(obj, boxes).mean()))
         runner.logger.info(
             f'ContrastiveCrop: boxes refreshed after epoch '
             f'{self.last_refresh_epoch} in {self.last_refresh_time:.2f}s '

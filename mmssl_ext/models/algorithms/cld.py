@@ -27,7 +27,7 @@ from mmpretrain.structures import DataSample
 
 from mmssl_ext.models.memories import FeatureQueue
 from mmssl_ext.registry import MODELS
-from mmssl_ext.utils.dist import get_sample_idx
+from mmssl_ext.utils.dist import get_gt_labels, get_sample_idx
 
 __all__ = ['NPIDCLD', 'MoCoCLD', 'shuffle_bn', 'unshuffle_bn']
 
@@ -185,7 +185,8 @@ class NPIDCLD(BaseSelfSupervisor):
             for f in inst) / len(inst)
         losses = dict(loss_inst=loss_inst)
         if self.with_group:
-            losses.update(self.group_head.loss(group[0], group[1]))
+            losses.update(self.group_head.loss(
+                group[0], group[1], get_gt_labels(data_samples)))
         for f in reversed(inst):  # authors' (autograd) order: last view first
             self.memory.update(idx, f)
         return losses
@@ -315,6 +316,7 @@ class MoCoCLD(BaseSelfSupervisor):
             loss_inst = loss_inst + self.head.loss(l_pos, l_neg)
         losses = dict(loss_inst=loss_inst / len(qs))
         if self.with_group:
-            losses.update(self.group_head.loss(gs[0], gs[1]))
+            losses.update(self.group_head.loss(
+                gs[0], gs[1], get_gt_labels(data_samples)))
         self.queue.enqueue(k)
         return losses

@@ -96,6 +96,12 @@ class PseudoLabelClassifier(BaseSelfSupervisor):
     def cluster_labels(self) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def diagnostics(self, true_labels: torch.Tensor) -> Dict[str, float]:
+        """NMI and purity of the pseudo-labels against the true labels
+        (:class:`~mmssl_ext.engine.hooks.DiagnosticsHook`; monitoring)."""
+        from mmssl_ext.evaluation.functional import pseudo_label_quality
+        return pseudo_label_quality(self.cluster_labels(), true_labels)
+
     def has_clusters(self) -> bool:  # pragma: no cover
         raise NotImplementedError
 

@@ -190,6 +190,51 @@ class InvP(BaseSelfSupervisor):
         monitor (:class:`~mmssl_ext.engine.runners.MemoryBankKNNValLoop`)."""
         return self.memory.bank
 
+    @torch.no_grad()
+    def diagnostics(self, true_labels: torch.Tensor,
+                    max_anchors: int = 4096) -> Dict[str, float]:
+        """How often the kNN graph and the propagated positives connect
+        images of the same class (:class:`~mmssl_ext.engine.hooks.
+        DiagnosticsHook`; monitoring only), over up to ``max_anchors``
+        evenly spaced anchors whose neighbour row has been refreshed:
+
+        * ``neighbour_precision``: fraction of the k neighbour-table entries
+          that share the anchor's true label;
+        * ``positive_precision``: the same for the positives the invariance
+          term would use now (propagation through the table, hard-positive
+          selection against the anchor's bank row as its feature).
+        """
+        from mmssl_ext.evaluation.functional import same_label_fraction
+        from ..losses.invp_loss import (propagate_bfs, propagate_concat,
+                                        select_positives)
+        nei = self.neighbours
+        step = max(1, self.data_len // max_anchors)
+        anchors = torch.arange(0, self.data_len, step, device=nei.device)
+        # a refreshed row never lists its anchor k times; the zero-
+        # initialised rows list sample 0 k times
+        anchors = anchors[(nei[anchors] != nei[anchors][:, :1]).any(1)
+                          | (nei[anchors, 0] != 0)]
+        if anchors.numel() == 0:
+            return {}
+        true = true_labels.to(nei.device)
+        out = dict(neighbour_precision=same_label_fraction(
+            anchors, nei[anchors], true))
+        lm = self.loss_module
+        if self.lambda_inv > 0 and hasattr(lm, 'diffusion_layer'):
+            if lm.propagation == 'concat':
+                cand, valid = propagate_concat(
+                    nei, anchors, lm.diffusion_layer), None
+            else:
+                cand, valid = propagate_bfs(nei, anchors, lm.diffusion_layer)
+            bank = self.memory.bank
+            logits = torch.einsum('bd,bkd->bk', bank[anchors].float(),
+                                  bank[cand].float())
+            _, mask, sel = select_positives(logits, lm.n_pos,
+                                            lm.hard_positive, valid)
+            out['positive_precision'] = same_label_fraction(
+                anchors, cand.gather(1, sel), true, mask)
+        return out
+
     def check_data_len(self, n: int) -> None:
         """Raise a ValueError naming ``model.data_len`` unless it equals the
         training set length ``n``."""

@@ -342,17 +342,22 @@ class CLDGroupHead(BaseModule):
         return (torch.stack([o[0] for o in outs]),
                 torch.stack([o[1] for o in outs]))
 
-    def loss(self, g1: torch.Tensor,
-             g2: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def loss(self, g1: torch.Tensor, g2: torch.Tensor,
+             true_labels: Optional[torch.Tensor] = None
+             ) -> Dict[str, torch.Tensor]:
         """Weighted cross-level loss of two views' group features.
 
         Args:
             g1, g2 (Tensor): (B, D) group-projection outputs of view 1 and
                 view 2 of the same B samples (normalised here).
+            true_labels (Tensor, optional): (B,) ground-truth classes of the
+                samples, for monitoring only.
 
         Returns:
             dict: ``loss_group`` (``loss_weight * L_CLD``) and
-            ``group_acc`` (percent, no gradient).
+            ``group_acc`` (percent, no gradient); with ``true_labels``
+            also ``group_purity``: the fraction of samples that carry their
+            group's majority class (mean of the two views' groupings).
         """
         if g1.shape != g2.shape or g1.dim() != 2:
             raise ValueError(f'CLDGroupHead.loss expects two (B, D) tensors '
@@ -377,4 +382,9 @@ class CLDGroupHead(BaseModule):
             loss, acc = cross_level_loss(g[0], g[1], labels[0], cents[0],
                                          labels[1], cents[1],
                                          self.temperature)
-        return dict(loss_group=loss * self.loss_weight, group_acc=acc)
+        out = dict(loss_group=loss * self.loss_weight, group_acc=acc)
+        if true_labels is not None:
+            from mmssl_ext.evaluation.functional import group_purity
+            purity = sum(group_purity(lab, true_labels) for lab in labels)
+            out['group_purity'] = acc.new_tensor(purity / len(labels))
+        return out

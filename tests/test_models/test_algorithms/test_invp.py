@@ -375,3 +375,33 @@ def test_monitor_classifies_against_the_bank(tmp_path):
     # labels are i % 4: rolling the rows by one mislabels every row
     model.knn_bank = lambda: pixels.roll(1, 0)
     assert runner.val_loop.run()['knn/top1'] == pytest.approx(0.0)
+
+
+def test_diagnostics_by_hand():
+    """neighbour_precision over the refreshed rows of a hand-made table;
+    positive_precision over the positives propagation + hard selection
+    would pick (bank rows as anchor features)."""
+    model = _model(data_len=8, num_neighbours=2,
+                   loss=dict(n_background=4, diffusion_layer=1, n_pos=1))
+    assert model.diagnostics(torch.zeros(8, dtype=torch.long)) == {}
+    true = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    bank = torch.zeros(8, model.feat_dim)
+    bank[:, 0] = 1.
+    bank[2, 0], bank[2, 1] = 0.6, 0.8   # sample 2 is far from everyone
+    with torch.no_grad():
+        model.memory.bank.copy_(bank)
+        model.neighbours.zero_()
+        model.neighbours[1] = torch.tensor([0, 2])  # 2 of 2 same label
+        model.neighbours[5] = torch.tensor([4, 0])  # 1 of 2
+    out = model.diagnostics(true)
+    assert out['neighbour_precision'] == pytest.approx(3 / 4)
+    # hard positive (least similar candidate): row 1 -> 2 (label 0, same),
+    # row 5 -> 4 and 0 tie at similarity 1; topk picks one of them
+    assert out['positive_precision'] in (pytest.approx(1.0),
+                                         pytest.approx(0.5))
+    with torch.no_grad():
+        model.neighbours[5] = torch.tensor([2, 0])  # both other label
+    out = model.diagnostics(true)
+    assert out['neighbour_precision'] == pytest.approx(2 / 4)
+    # row 5 -> least similar of {2, 0} is 2 (label 0): not the same label
+    assert out['positive_precision'] == pytest.approx(1 / 2)
