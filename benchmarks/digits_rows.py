@@ -1,31 +1,42 @@
-"""The digits recipes the benchmarks compare, in one place: row name ->
-config, each method's base row, and the quiet-run settings every benchmark
-applies to a recipe (no checkpoints, no validation epochs, no progress
-bars, warnings-only log)."""
+"""The digits protocol the benchmarks and ``tools/demo.py`` share, in one
+place: row name -> recipe, each method's base row, the quiet-run settings,
+training one row with a validation curve, and the final evaluation on the
+test split (kNN, few-label kNN, linear probe) of a trained network, of the
+same network at initialisation, or of raw pixels.
+
+Validation vs test: during training the recipe's own val loop (kNN of the
+500-image validation split against the other 3,500 training digits) runs
+every ``val_interval`` epochs, which gives the curve; the test split (1,000
+digits against all 4,000 training digits) is evaluated once, at the end,
+and never used to choose anything.
+"""
+import hashlib
 import os.path as osp
 import time
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-_C = 'configs/{}_resnet18-cifar_1xb64-coslr-20e_digits.py'
+_C = 'configs/{}_resnet18-cifar_1xb64-coslr-20e_digits{}.py'
 
 CONFIGS = {
-    'mocov2': _C.format('mocov2/mocov2'),
-    'interclr': _C.format('interclr/interclr-moco'),
-    'npid': _C.format('invp/invp-npid-baseline'),
-    'invp': _C.format('invp/invp'),
-    'npid-fullsoftmax': _C.format('cld/npid-fullsoftmax'),
-    'cld-npid': _C.format('cld/cld-npid'),
-    'cld-mocov2': _C.format('cld/cld-mocov2'),
-    'simclr': _C.format('bsim/simclr'),
-    'bsim-simclr': _C.format('bsim/bsim-simclr'),
-    'bsim-mocov2': _C.format('bsim/bsim-mocov2'),
-    'byol': _C.format('bsim/byol'),
-    'bsim-byol': _C.format('bsim/bsim-byol'),
-    'simsiam': _C.format('bsim/simsiam'),
-    'bsim-simsiam': _C.format('bsim/bsim-simsiam'),
-    'ccrop-mocov2': _C.format('ccrop/ccrop-mocov2'),
-    'rcrop-simclr': _C.format('ccrop/rcrop-simclr'),
-    'ccrop-simclr': _C.format('ccrop/ccrop-simclr'),
+    'mocov2': _C.format('mocov2/mocov2', ''),
+    'interclr': _C.format('interclr/interclr-moco', ''),
+    'npid': _C.format('invp/invp-npid-baseline', ''),
+    'invp': _C.format('invp/invp', ''),
+    'npid-fullsoftmax': _C.format('cld/npid-fullsoftmax', ''),
+    'cld-npid': _C.format('cld/cld-npid', ''),
+    'cld-mocov2': _C.format('cld/cld-mocov2', ''),
+    'simclr': _C.format('bsim/simclr', ''),
+    'bsim-simclr': _C.format('bsim/bsim-simclr', ''),
+    'bsim-mocov2': _C.format('bsim/bsim-mocov2', ''),
+    'byol': _C.format('bsim/byol', ''),
+    'bsim-byol': _C.format('bsim/bsim-byol', ''),
+    'simsiam': _C.format('bsim/simsiam', ''),
+    'bsim-simsiam': _C.format('bsim/bsim-simsiam', ''),
+    'ccrop-mocov2': _C.format('ccrop/ccrop-mocov2', ''),
+    'rcrop-simclr': _C.format('ccrop/rcrop-simclr', ''),
+    'ccrop-simclr': _C.format('ccrop/ccrop-simclr', ''),
+    'rcrop-simclr-canvas': _C.format('ccrop/rcrop-simclr', '-canvas'),
+    'ccrop-simclr-canvas': _C.format('ccrop/ccrop-simclr', '-canvas'),
 }
 # method row -> the base algorithm it is compared with (same backbone,
 # batch, schedule, augmentation)
@@ -40,9 +51,14 @@ BASE = {
     'bsim-simsiam': 'simsiam',
     'ccrop-mocov2': 'mocov2',
     'ccrop-simclr': 'rcrop-simclr',
+    'ccrop-simclr-canvas': 'rcrop-simclr-canvas',
 }
+# rows evaluated on the canvas digits (their floor / raw-pixel rows differ)
+CANVAS_ROWS = ('rcrop-simclr-canvas', 'ccrop-simclr-canvas')
 _PROGRESS_HOOKS = ('ContrastiveCropHook', 'InterCLRHook',
                    'OfflineClusterHook')
+# message-hub scalars that are not diagnostics of a method's mechanism
+_NOT_DIAG = ('loss', 'lr', 'time', 'data_time', 'momentum')
 
 
 def load(name):
@@ -51,14 +67,14 @@ def load(name):
     return Config.fromfile(osp.join(ROOT, CONFIGS[name]))
 
 
-def quiet(cfg, work_dir, tag, logger_interval=10**6):
+def quiet(cfg, work_dir, tag, logger_interval=10**6, val_interval=None):
     """Benchmark settings on a loaded recipe, in place: its own work dir and
-    experiment name, no checkpoints, no validation epochs, no progress
-    bars, warnings-only log."""
+    experiment name, no checkpoints, no progress bars, warnings-only log;
+    validation epochs every ``val_interval`` epochs (None: none)."""
     cfg.work_dir = work_dir
     cfg.experiment_name = f'{tag}_{int(time.time())}'
     cfg.log_level = 'WARNING'
-    cfg.train_cfg.val_interval = 10**6
+    cfg.train_cfg.val_interval = val_interval or 10**6
     cfg.default_hooks.logger = dict(type='LoggerHook',
                                     interval=logger_interval)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1,
@@ -67,3 +83,109 @@ def quiet(cfg, work_dir, tag, logger_interval=10**6):
         if h['type'] in _PROGRESS_HOOKS:
             h['progress'] = False
     return cfg
+
+
+def recipe_fingerprint(cfg) -> str:
+    """Hash of the resolved recipe (after scaling and overrides), without
+    the run-specific settings: two results may be merged only if equal."""
+    from mmengine.config import Config
+    c = Config(cfg.to_dict())
+    for key in ('work_dir', 'experiment_name', 'randomness', 'log_level',
+                'default_hooks'):
+        c.pop(key, None)
+    return hashlib.sha1(c.pretty_text.encode()).hexdigest()[:12]
+
+
+def prepare(row, seed, epochs, work_dir, budget_epochs=20, overrides=None,
+            val_interval=1, curve=True):
+    """The row's config, rescaled to ``epochs`` (schedule-tied knobs in
+    proportion), with ``overrides`` (``--cfg-options`` style dict) merged,
+    quiet, seeded; a validation point before training when ``curve``.
+    Returns ``(cfg, knobs moved by the rescaling)``."""
+    from mmssl_ext.utils.budget import scale_schedule
+    cfg = load(row)
+    moved = scale_schedule(cfg, epochs, budget_epochs)
+    if overrides:
+        cfg.merge_from_dict(overrides)
+    quiet(cfg, osp.join(work_dir, f'{row}_s{seed}'), f'{row}_s{seed}',
+          logger_interval=50, val_interval=val_interval if curve else None)
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    if curve:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+            dict(type='ValBeforeTrainHook')
+        ]
+    return cfg, moved
+
+
+def curve_of(runner, key='val/knn/top1'):
+    """Validation values recorded so far (epoch 0 = before training when a
+    ``ValBeforeTrainHook`` ran), as a list."""
+    hub = runner.message_hub
+    if key not in hub.log_scalars:
+        return []
+    return [float(v) for v in hub.get_scalar(key).data[0]]
+
+
+def diagnostics_of(runner) -> dict:
+    """Last value of every mechanism scalar the run logged (``train/...``
+    message-hub keys other than losses, learning rate and timings)."""
+    out = {}
+    for key, buf in runner.message_hub.log_scalars.items():
+        if not key.startswith('train/'):
+            continue
+        name = key[len('train/'):]
+        if any(t in name for t in _NOT_DIAG):
+            continue
+        out[name] = float(buf.current())
+    return out
+
+
+def _loader(runner, cfg_loader):
+    return runner.build_dataloader(cfg_loader)
+
+
+def test_features(runner, cfg):
+    """Pooled backbone features and labels of the test bank (all training
+    digits) and the test split, as the recipe's ``test_cfg`` defines
+    them."""
+    from mmssl_ext.engine.runners.knn_loop import _labels_of
+    from mmssl_ext.utils.extract import extract_features
+    bank_loader = _loader(runner, cfg.test_cfg.bank_dataloader)
+    query_loader = _loader(runner, cfg.test_dataloader)
+    runner.model.eval()
+    bank = extract_features(runner.model, bank_loader, progress=False).cpu()
+    query = extract_features(runner.model, query_loader,
+                             progress=False).cpu()
+    return (bank, _labels_of(bank_loader.dataset), query,
+            _labels_of(query_loader.dataset))
+
+
+def raw_pixel_features(cfg):
+    """Raw pixels of the test bank and the test split (the flattened 32 x 32
+    x 3 uint8 images as floats: the trivial baseline)."""
+    import numpy as np
+    import torch
+    from mmssl_ext.registry import DATASETS
+    out = []
+    for loader in (cfg.test_cfg.bank_dataloader, cfg.test_dataloader):
+        ds_cfg = dict(loader['dataset'])
+        ds_cfg['pipeline'] = []
+        ds_cfg.setdefault('_scope_', 'mmssl_ext')
+        ds = DATASETS.build(ds_cfg)
+        x = np.stack([ds.get_data_info(i)['img'] for i in range(len(ds))])
+        out += [torch.from_numpy(x.reshape(len(ds), -1)).float(),
+                torch.as_tensor(np.asarray(ds.get_gt_labels()))]
+    return tuple(out)
+
+
+def evaluate_features(bank, bank_y, query, query_y, k=200, sigma=0.07,
+                      few_per_class=10, few_draws=5):
+    """The three probes of the final tables on the test split."""
+    from mmssl_ext.evaluation.functional import (few_label_knn_top1,
+                                                 knn_top1, linear_probe_top1)
+    few = few_label_knn_top1(bank, bank_y, query, query_y,
+                             per_class=few_per_class, draws=few_draws,
+                             k=k, sigma=sigma)
+    return dict(knn_top1=knn_top1(bank, bank_y, query, query_y, k, sigma),
+                few_knn_top1=few['mean'], few_knn_values=few['values'],
+                linear_top1=linear_probe_top1(bank, bank_y, query, query_y))

@@ -4,7 +4,7 @@
 # predictor's lr fixed as in MMPretrain's SimSiam recipe.
 _base_ = [
     '../_base_/models/resnet18_cifar_digits.py',
-    '../_base_/datasets/digits_bs64_mocov2.py',
+    '../_base_/datasets/digits_bs64.py',
     '../_base_/datasets/digits_knn.py',
     '../_base_/schedules/sgd_coslr_digits.py',
     '../_base_/default_runtime.py',

@@ -8,15 +8,19 @@
 # (32 px) recipes.
 _base_ = ['../mocov2/mocov2_resnet18-cifar_1xb64-coslr-20e_digits.py']
 
+# the digits view pipeline of configs/_base_/datasets/digits_bs64.py with
+# its RandomResizedCrop replaced by ContrastiveCrop (same scale range)
 view_pipeline = [
     dict(type='ContrastiveCrop', scale=32, alpha=0.1,
-         crop_ratio_range=(0.6, 1.0), backend='pillow'),
+         crop_ratio_range=(0.3, 1.0), backend='pillow'),
+    dict(type='NumpyToPIL', to_rgb=False),
+    dict(type='torchvision/RandomAffine', degrees=15, translate=(0.1, 0.1),
+         shear=10, interpolation='bilinear'),
+    dict(type='PILToNumpy', to_bgr=False),
     dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                          saturation=0.4, hue=0.1)],
+         transforms=[dict(type='ColorJitter', brightness=0.4,
+                          contrast=0.4)],
          prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
 ]
 train_pipeline = [
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),

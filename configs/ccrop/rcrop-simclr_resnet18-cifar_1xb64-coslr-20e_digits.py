@@ -5,7 +5,7 @@
 # temperature 0.5, loss x 0.5/0.07.
 _base_ = [
     '../_base_/models/resnet18_cifar_digits.py',
-    '../_base_/datasets/digits_bs64_mocov2.py',
+    '../_base_/datasets/digits_bs64.py',
     '../_base_/datasets/digits_knn.py',
     '../_base_/schedules/sgd_coslr_digits.py',
     '../_base_/default_runtime.py',

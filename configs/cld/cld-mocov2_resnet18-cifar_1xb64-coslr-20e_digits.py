@@ -6,7 +6,7 @@
 # lambda 0.25). K=32 groups for 64 samples per batch is a derived setting.
 _base_ = [
     '../_base_/models/resnet18_cifar_digits.py',
-    '../_base_/datasets/digits_bs64_mocov2.py',
+    '../_base_/datasets/digits_bs64.py',
     '../_base_/datasets/digits_knn.py',
     '../_base_/schedules/sgd_coslr_digits.py',
     '../_base_/default_runtime.py',

@@ -13,7 +13,7 @@
 #   4096 * 4000 / 50000 = 328 of the 4,000 digits rows.
 _base_ = [
     '../_base_/models/resnet18_cifar_digits.py',
-    '../_base_/datasets/digits_bs64_mocov2.py',
+    '../_base_/datasets/digits_bs64.py',
     '../_base_/datasets/digits_knn.py',
     '../_base_/schedules/sgd_coslr_digits.py',
     '../_base_/default_runtime.py',
@@ -54,12 +54,10 @@ train_dataloader = dict(
         dict(type='PackInputs'),
     ]))
 
-# monitor: weighted kNN of the test images against the memory bank, every
-# epoch (the spec's monitor); tools/test.py keeps the shared protocol
-# (backbone features of a re-extracted bank, test_cfg of digits_knn.py)
-val_cfg = dict(_delete_=True, type='MemoryBankKNNValLoop', k=200, sigma=0.07)
-train_cfg = dict(val_interval=1)
-
+# validation: the shared digits protocol (backbone features, the validation
+# split against the other training digits). The memory-bank monitor of the
+# CIFAR / ImageNet recipes (MemoryBankKNNValLoop) would let a validation
+# image find its own bank row here, since the bank covers all of train.
 # replicated bank/table are updated from all-gathered samples on every
 # rank: DDP must not broadcast buffers (a whole bank) every iteration
 model_wrapper_cfg = dict(type='MMDistributedDataParallel',

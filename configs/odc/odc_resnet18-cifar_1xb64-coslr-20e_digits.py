@@ -7,7 +7,7 @@
 #   python tools/train.py configs/odc/odc_resnet18-cifar_1xb64-coslr-20e_digits.py
 _base_ = [
     '../_base_/models/resnet18_cifar_digits.py',
-    '../_base_/datasets/digits_bs64_mocov2.py',
+    '../_base_/datasets/digits_bs64.py',
     '../_base_/datasets/digits_knn.py',
     '../_base_/schedules/sgd_coslr_digits.py',
     '../_base_/default_runtime.py',
