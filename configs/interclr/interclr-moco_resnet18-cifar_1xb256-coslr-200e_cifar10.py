@@ -14,7 +14,7 @@ _base_ = ['../_base_/datasets/cifar10.py', '../_base_/default_runtime.py']
 
 num_train = 50000
 # MoCo v2 augmentation at 32 px without blur, flip last (the ImageNet
-# recipe's order)
+# recipe's order); RGB grayscale weights (CIFAR arrays are RGB)
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),
          backend='pillow'),
@@ -23,7 +23,7 @@ view_pipeline = [
                           saturation=0.4, hue=0.1)],
          prob=0.8),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
+         channel_weights=(0.2989, 0.587, 0.114)),
     dict(type='RandomFlip', prob=0.5),
 ]
 train_pipeline = [

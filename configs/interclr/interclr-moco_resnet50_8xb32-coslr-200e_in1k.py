@@ -4,7 +4,8 @@
 # MMEngine / MMPretrain 1.x; see configs/interclr/README.md.
 #   tools/dist_train.sh configs/interclr/interclr-moco_resnet50_8xb32-coslr-200e_in1k.py 8
 # Data and schedule are MMPretrain's MoCo v2 ones (same augmentation,
-# preprocessor, batch, SGD lr 0.03 / wd 1e-4, cosine over 200 epochs).
+# preprocessor, batch, SGD lr 0.03 / wd 1e-4, cosine over 200 epochs); the
+# training set is sampled with replacement, as the reference (`replace=True`).
 # Ablations (--cfg-options):
 #   labels   : model.online_labels=False (offline labels, re-clustered every
 #              custom_hooks.0.interval epochs -- set via a child config)
@@ -12,8 +13,6 @@
 #   margin   : model.inter_head.cos_margin=None model.inter_head.arc_margin=0.5
 #              (intra: model.head.cos_margin=... / model.head.arc_margin=...)
 #   neck     : model.share_neck=False
-# Deviation: the reference samples the training set with replacement
-# (`replace=True`); MMEngine has no such sampler, DefaultSampler is used.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32_mocov2.py',
     'mmpretrain::_base_/schedules/imagenet_sgd_coslr_200e.py',
@@ -21,6 +20,9 @@ _base_ = [
 ]
 
 # ----------------------------------------------------------------- data
+# each epoch draws len(dataset) indices uniformly with replacement
+train_dataloader = dict(
+    sampler=dict(_delete_=True, type='ClusterSampler', replace=True))
 # clustering features: Resize 256 -> CenterCrop 224 (reference extractor)
 extract_pipeline = [
     dict(type='LoadImageFromFile'),

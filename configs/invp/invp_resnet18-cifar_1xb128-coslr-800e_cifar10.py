@@ -41,14 +41,15 @@ model = dict(
         denominator='exclusive',
         propagation='concat'))
 
-# the authors' CIFAR augmentation, one view
+# the authors' CIFAR augmentation, one view; RGB grayscale weights (CIFAR
+# arrays are RGB)
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),
          backend='pillow'),
     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
          hue=0.4),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
+         channel_weights=(0.2989, 0.587, 0.114)),
 ]
 train_pipeline = [
     dict(type='MultiView', num_views=1, transforms=[view_pipeline]),

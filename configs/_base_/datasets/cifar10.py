@@ -1,7 +1,8 @@
 # CIFAR-10 for self-supervised pre-training: 50,000 training images, 32x32.
 # MMPretrain's `CIFAR10` decodes the pickled arrays into memory in RGB order
 # (no file is read), hence:
-#   * normalisation with RGB statistics and no channel swap (to_rgb=False).
+#   * normalisation with RGB statistics and no channel swap (to_rgb=False);
+#   * RandomGrayscale weights in RGB order (0.2989 R + 0.587 G + 0.114 B).
 # MMPretrain's `cifar10_bs16.py` is a supervised recipe (classification
 # preprocessor, RandomCrop pipeline, Accuracy evaluator), so it is not
 # inherited; the statistics are the same.
@@ -31,7 +32,7 @@ view_pipeline = [
                           saturation=0.4, hue=0.1)],
          prob=0.8),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
+         channel_weights=(0.2989, 0.587, 0.114)),  # RGB order
 ]
 train_pipeline = [
     *load_pipeline,

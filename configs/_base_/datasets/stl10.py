@@ -2,8 +2,11 @@
 # 96x96. MMPretrain has no STL-10 type: export the 5,000 train and 100,000
 # unlabeled images as PNG files under data/stl10/train+unlabeled/ (read as a
 # `CustomDataset` without labels; see docs/getting_started.md).
-# The images are read from files by `LoadImageFromFile` (mmcv: BGR order):
-# RandomGrayscale weights in BGR order (0.114 B + 0.587 G + 0.2989 R).
+# The images are read from files by `LoadImageFromFile` (mmcv: BGR order),
+# hence:
+#   * the data preprocessor converts to RGB before normalising with the RGB
+#     statistics (to_rgb=True);
+#   * RandomGrayscale weights in BGR order (0.114 B + 0.587 G + 0.2989 R).
 # Default view as in the CIFAR-10 base, at 96 px.
 dataset_type = 'CustomDataset'
 data_root = 'data/stl10/'
@@ -12,7 +15,7 @@ data_preprocessor = dict(
     type='SelfSupDataPreprocessor',
     mean=[0.4406 * 255, 0.4273 * 255, 0.3858 * 255],
     std=[0.2312 * 255, 0.2265 * 255, 0.2237 * 255],
-    to_rgb=False)
+    to_rgb=True)
 
 load_pipeline = [dict(type='LoadImageFromFile')]
 view_pipeline = [

@@ -1,8 +1,8 @@
 # Tiny-ImageNet-200 for self-supervised pre-training: the 100,000 training
 # images, 64x64, read as a `CustomDataset` from
 # data/tiny-imagenet-200/train/ (class folders; labels unused).
-# Image files as STL-10 (BGR after `LoadImageFromFile`, BGR grayscale
-# weights): the STL-10 base with Tiny-ImageNet's root, split,
+# Image files as STL-10 (BGR after `LoadImageFromFile`: to_rgb=True, BGR
+# grayscale weights): the STL-10 base with Tiny-ImageNet's root, split,
 # statistics and crop size.
 _base_ = ['./stl10.py']
 
