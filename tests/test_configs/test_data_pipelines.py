@@ -283,33 +283,49 @@ def test_ccrop_small_recipes_are_their_data_base_plus_the_crop(path):
     assert hook['pipeline'] == base.test_pipeline
 
 
-@pytest.mark.parametrize('path', PRETRAIN, ids=_id)
-def test_knn_test_loop_matches_the_monitor(path):
+def test_knn_test_loops_match_the_monitors():
     """A config whose test loop is the kNN monitor runs it with the same
     data and settings as its validation loop (a base's test loop does not
     follow a child's val overrides by itself)."""
-    cfg = Config.fromfile(path)
-    val, test = cfg.get('val_cfg'), cfg.get('test_cfg')
-    if not val or val.get('type') != 'KNNValLoop' or not test:
-        pytest.skip('no weighted-kNN val + test loop')
-    assert test.type == 'KNNTestLoop'
-    assert {k: v for k, v in test.items() if k != 'type'} == {
-        k: v for k, v in val.items() if k != 'type'}
-    assert cfg.test_dataloader == cfg.val_dataloader
+    checked = []
+    for path in PRETRAIN:
+        cfg = Config.fromfile(path)
+        val, test = cfg.get('val_cfg'), cfg.get('test_cfg')
+        if not val or val.get('type') != 'KNNValLoop' or not test:
+            continue
+        name = _id(path)
+        assert test.type == 'KNNTestLoop', name
+        assert {k: v for k, v in test.items() if k != 'type'} == {
+            k: v for k, v in val.items() if k != 'type'}, name
+        assert cfg.test_dataloader == cfg.val_dataloader, name
+        checked.append(name)
+    # among them the CIFAR recipes that inherit cifar10_knn.py and override
+    # the monitor's batch size or sigma
+    assert {
+        'cld/cld-npid_resnet18-cifar_1xb256-coslr-200e_cifar10.py',
+        'cld/cld-npid_resnet18-cifar_1xb256-coslr-200e_cifar100.py',
+        'cld/cld-moco_resnet18-cifar_1xb256-coslr-200e_cifar10.py',
+        'cld/cld-moco_resnet18-cifar_1xb128-coslr-200e_cifar100.py',
+        'bsim/bsim-mocov2_resnet18-cifar_1xb512-coslr-1000e_cifar10.py',
+        'bsim/bsim-simclr_resnet18-cifar_1xb512-coslr-1000e_cifar10.py',
+    } <= set(checked)
 
 
-IN1K_WITHOUT_VAL = [
+IN1K = [
     p for p in PRETRAIN
     if p.endswith('_in1k.py') or p.endswith('interclr_r50.py')
 ]
+#: ImageNet recipes with their own monitor (InvP's memory-bank loop)
+IN1K_OWN_MONITOR = {'invp/invp_resnet50_8xb16-coslr-800e_in1k.py',
+                    'invp/invp_resnet50_8xb16-coslr-200e_in1k.py'}
 
 
-@pytest.mark.parametrize('path', IN1K_WITHOUT_VAL, ids=_id)
+@pytest.mark.parametrize(
+    'path', [p for p in IN1K if _id(p) not in IN1K_OWN_MONITOR], ids=_id)
 def test_imagenet_knn_monitor_can_be_added(path, tmp_path):
     """configs/_base_/datasets/imagenet_knn.py adds a weighted-kNN
     validation loop to any ImageNet pre-training config without one."""
-    if Config.fromfile(path).get('val_cfg'):
-        pytest.skip('has its own monitor')
+    assert not Config.fromfile(path).get('val_cfg')
     knn = osp.join(CONFIGS, '_base_', 'datasets', 'imagenet_knn.py')
     child = tmp_path / 'with_knn.py'
     child.write_text(f'_base_ = [{path!r}, {knn!r}]\n'
