@@ -23,6 +23,7 @@ def parse_requirements(fname):
 setup(
     name='mmssl_ext',
     version=get_version(),
+    license='Apache License 2.0',
     description='InterCLR, Invariance Propagation, CLD, BSIM and '
     'ContrastiveCrop for the OpenMMLab self-supervised stack',
     long_description=open('README.md', encoding='utf-8').read(),

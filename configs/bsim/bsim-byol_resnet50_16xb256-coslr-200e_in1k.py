@@ -1,7 +1,7 @@
 # BSIM on top of MMPretrain's byol_resnet50_16xb256-coslr-200e_in1k (ImageNet-1k, ResNet-50,
 # 200 epochs): same data, schedule and model, the algorithm switched to
-# BSIMBYOL. BSIM knobs (spec 5.2; defaults are the spec's, not confirmed
-# by the paper): mixup/cutmix chosen per batch, lambda ~ Beta(1, 1),
+# BSIMBYOL. BSIM knobs (configs/bsim/README.md; defaults not confirmed by the
+# paper): mixup/cutmix chosen per batch, lambda ~ Beta(1, 1),
 # reversed-batch partners, view a mixed, no symmetric term, beta = 1.
 _base_ = 'mmpretrain::byol/byol_resnet50_16xb256-coslr-200e_in1k.py'  # noqa: E501
 

@@ -1,6 +1,6 @@
 # BSIM-SimCLR on CIFAR-10, CIFAR ResNet-18 stem. Data, schedule and kNN
-# monitor are those of the BSIM-MoCo CIFAR recipe (Un-Mix demo, [derived]);
-# SimCLR's CIFAR temperature 0.5 (SimCLR paper, appendix B.9) [derived].
+# monitor are those of the BSIM-MoCo CIFAR recipe (after the Un-Mix demo);
+# SimCLR's CIFAR temperature 0.5 (SimCLR paper, appendix B.9).
 _base_ = ['./bsim-mocov2_resnet18-cifar_1xb512-coslr-1000e_cifar10.py']
 
 model = dict(
@@ -23,7 +23,7 @@ model = dict(
         type='ContrastiveHead',
         loss=dict(type='CrossEntropyLoss'),
         temperature=0.5),
-    # BSIM knobs (spec 5.2)
+    # BSIM knobs (configs/bsim/README.md)
     mix_mode='both',
     p_mixup=0.5,
     alpha=1.0,

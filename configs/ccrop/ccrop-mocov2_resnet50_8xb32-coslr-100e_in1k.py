@@ -3,28 +3,20 @@
 # cosine, 100 epochs; alpha 0.6, warm-up 20 epochs, boxes refreshed after
 # epochs 20/40/60/80, threshold 0.1; the refresh reads every training image
 # resized to 224x224 (stretched, as the authors' eval transform).
-# MoCo v2 augmentation with ContrastiveCrop in place of RandomResizedCrop.
+# Data: MMPretrain's MoCo v2 augmentation with ContrastiveCrop in place of
+# RandomResizedCrop; schedule: MMPretrain's SGD + cosine, 100 epochs.
 # RCrop baseline: --cfg-options custom_hooks.0.warmup_epochs=100
-_base_ = ['../_base_/default_runtime.py']
-
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+# See configs/ccrop/README.md.
+_base_ = [
+    'mmpretrain::_base_/datasets/imagenet_bs32_mocov2.py',
+    'mmpretrain::_base_/schedules/imagenet_sgd_coslr_200e.py',
+    '../_base_/default_runtime.py',
+]
 
 view_pipeline = [
     dict(type='ContrastiveCrop', scale=224, alpha=0.6,
          crop_ratio_range=(0.2, 1.), backend='pillow'),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                          saturation=0.4, hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
-         magnitude_std='inf', prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
+    *_base_.view_pipeline[1:],
 ]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -37,23 +29,22 @@ ccrop_test_pipeline = [
          backend='pillow'),
     dict(type='PackInputs')
 ]
-
+# the data set is wrapped so that the crop reads each image's box; the inner
+# data set is built in this package's scope (ContrastiveCrop is ours)
 train_dataloader = dict(
-    batch_size=32,
-    num_workers=8,
-    drop_last=True,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
     dataset=dict(
+        _delete_=True,
         type='ContrastiveCropDataset',
         dataset=dict(
-            type='ImageNet',
-            data_root='data/imagenet/',
+            type=_base_.dataset_type,
+            data_root=_base_.data_root,
             split='train',
             pipeline=train_pipeline)))
 
-# MMEngine momentum convention (weight of the new value): 1 - 0.999
+# MMPretrain's mocov2_resnet50_8xb32-coslr-200e_in1k model (that config also
+# carries MMPretrain's runtime, so the model is restated rather than
+# inherited). MMEngine momentum convention (weight of the new value):
+# 1 - 0.999
 model = dict(
     type='MoCo',
     queue_len=65536,
@@ -66,14 +57,12 @@ model = dict(
     head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
               temperature=0.2))
 
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.03, weight_decay=1e-4, momentum=0.9))
+max_epochs = 100
 param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=100, by_epoch=True, begin=0,
-         end=100)
+    dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0,
+         end=max_epochs)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=100)
+train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))
 custom_hooks = [
     dict(type='ContrastiveCropHook', warmup_epochs=20, interval=20,

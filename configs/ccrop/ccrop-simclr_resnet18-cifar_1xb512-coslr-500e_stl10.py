@@ -1,20 +1,39 @@
-# ContrastiveCrop + simclr (ResNet-18, CIFAR stem), authors' small recipe:
-# 500 epochs, batch 512, alpha 0.1 (paper: 0.6), warm-up 100, boxes
-# refreshed after epochs 100/200/300/400, threshold 0.1.
+# ContrastiveCrop + SimCLR (ResNet-18, CIFAR stem) on STL-10 (train+unlabeled),
+# the authors' small-data recipe: 500 epochs, batch 512, alpha 0.1 (paper:
+# 0.6), warm-up 100, boxes refreshed after epochs 100/200/300/400, threshold
+# 0.1 (configs/ccrop/README.md).
 # RCrop baseline of the authors: --cfg-options custom_hooks.0.warmup_epochs=500
 _base_ = [
-    './_base_/models/simclr_resnet18-cifar.py',
-    './_base_/datasets/stl10_bs512_ccrop.py',
-    './_base_/schedules/sgd-coslr-500e_small.py',
+    '../_base_/models/simclr_resnet18_cifar_ccrop.py',
+    '../_base_/datasets/stl10.py',
+    '../_base_/schedules/sgd_coslr_500e_ccrop.py',
     '../_base_/default_runtime.py',
 ]
+
+# ContrastiveCrop with the arguments of the data set's RandomResizedCrop; the
+# data set is wrapped so that the crop reads each image's box
+view_pipeline = [
+    dict(_base_.view_pipeline[0], type='ContrastiveCrop', alpha=0.1),
+    *_base_.view_pipeline[1:],
+]
+train_pipeline = [
+    *_base_.load_pipeline,
+    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='ContrastiveCropDataset',
+        dataset=dict(_base_.train_dataloader.dataset,
+                     pipeline=train_pipeline)))
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(type='CheckpointHook', interval=50, max_keep_ckpts=3))
 
+# the box refresh runs the data set's test pipeline (native size)
 custom_hooks = [
     dict(type='ContrastiveCropHook', warmup_epochs=100, interval=100,
-         threshold=0.1, pipeline={{_base_.ccrop_test_pipeline}},
-         num_workers=4),
+         threshold=0.1, pipeline=_base_.test_pipeline, num_workers=4),
 ]

@@ -29,6 +29,8 @@ val_dataloader = dict(
 val_cfg = dict(
     bank_dataloader=dict(
         dataset=dict(type=dataset_type, data_root=data_root)))
+test_dataloader = val_dataloader
+test_cfg = val_cfg
 
 model = dict(
     queue_len=4096,

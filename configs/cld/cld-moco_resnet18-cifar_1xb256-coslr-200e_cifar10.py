@@ -19,7 +19,7 @@ view_pipeline = [
                           saturation=0.4, hue=0.1)],
          prob=0.8),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.2989, 0.587, 0.114)),
+         channel_weights=(0.2989, 0.587, 0.114)),  # RGB order
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
          magnitude_std='inf', prob=0.5),
     dict(type='RandomFlip', prob=0.5),
@@ -65,4 +65,6 @@ model = dict(
     shuffle_bn=True)
 
 optim_wrapper = dict(optimizer=dict(lr=0.06, weight_decay=8e-4))
-val_cfg = dict(sigma=0.07)  # kNN sigma = tau_I
+# kNN sigma = tau_I
+val_cfg = dict(sigma=0.07)
+test_cfg = dict(sigma=0.07)

@@ -5,20 +5,14 @@
 # (0.03 x 256/128), wd 7e-4, 5 warm-up epochs from lr/100 then cosine to 1e-6,
 # both stepped per iteration, 200 epochs. kNN (k=200) as the monitor.
 # The authors trained with apex O1: add `--amp` to tools/train.py for that.
-_base_ = ['../_base_/default_runtime.py']
+_base_ = [
+    '../_base_/datasets/cifar10.py',
+    '../_base_/datasets/cifar10_knn.py',
+    '../_base_/default_runtime.py',
+]
 
 # ---------------------------------------------------------------- data
-dataset_type = 'CIFAR10'
-data_root = 'data/cifar10/'
 num_train = 50000
-# CIFAR images are decoded RGB by MMPretrain; normalisation of the authors'
-# loader (mean 0.4914/0.4822/0.4465, std 0.2023/0.1994/0.2010) x 255
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=[125.307, 122.961, 113.8575],
-    std=[51.5865, 50.847, 51.255],
-    to_rgb=False)
-
 # the authors' default CIFAR augmentation (colour jitter always applied)
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),
@@ -33,43 +27,21 @@ train_pipeline = [
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
     dict(type='PackInputs')
 ]
-test_pipeline = [dict(type='PackInputs')]
-
 train_dataloader = dict(
     batch_size=256,
-    num_workers=4,
-    persistent_workers=True,
-    drop_last=False,  # as the authors (last batch of 80: see README)
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
+    # as the authors: the last batch has 80 samples (configs/cld/README.md)
+    drop_last=False,
+    dataset=dict(pipeline=train_pipeline))
 
 # weighted kNN (k=200, sigma = tau_I) on backbone features, every 10 epochs
-_knn_loader = dict(
-    batch_size=256,
-    num_workers=4,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'))
-val_dataloader = dict(
-    dataset=dict(type=dataset_type, data_root=data_root, split='test',
-                 pipeline=test_pipeline),
-    **_knn_loader)
-val_evaluator = dict(type='KNNAccuracy', topk=(1, 5))
-val_cfg = dict(
-    type='KNNValLoop',
-    bank_dataloader=dict(
-        dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                     pipeline=test_pipeline),
-        **_knn_loader),
-    k=200,
-    sigma=0.1)
+# (train_cfg.val_interval) and in tools/test.py
+val_cfg = dict(sigma=0.1)
+test_cfg = dict(sigma=0.1)
 
 # ---------------------------------------------------------------- model
 model = dict(
     type='NPIDCLD',
-    data_preprocessor=data_preprocessor,
+    data_preprocessor=_base_.data_preprocessor,
     backbone=dict(
         type='ResNet_CIFAR',
         depth=18,

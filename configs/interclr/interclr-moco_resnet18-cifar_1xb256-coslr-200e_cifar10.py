@@ -1,7 +1,7 @@
 # InterCLR (MoCo v2 base), CIFAR ResNet-18 stem, CIFAR-10, 1 GPU x 256,
 # 200 epochs.
-# OUR SETTINGS, NOT THE AUTHORS': InterCLR published no CIFAR recipe. This
-# follows the derived proposal of spec section 2.6 (tune):
+# OUR SETTINGS, NOT THE AUTHORS': InterCLR published no CIFAR recipe. These
+# scale the ImageNet recipe to 50,000 images (configs/interclr/README.md):
 #   * K = 400 clusters (N/K ~ 128 images per cluster, as 1.28M/10k on
 #     ImageNet); min_cluster = 10;
 #   * semi-hard pool 5,000 (~10% of N, as 128k/1.28M), 1,024 negatives
@@ -10,16 +10,11 @@
 #   * SGD lr 0.03 (batch 256), wd 5e-4, cosine; key momentum m = 0.99.
 # Ablation switches as in the ImageNet recipe (--cfg-options
 # model.neg_sampling=hard, model.online_labels=False, model.inter_head...).
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['../_base_/datasets/cifar10.py', '../_base_/default_runtime.py']
 
-dataset_type = 'CIFAR10'
-data_root = 'data/cifar10/'
 num_train = 50000
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=[125.307, 122.961, 113.8575],
-    std=[51.5865, 50.847, 51.255],
-    to_rgb=False)
+# MoCo v2 augmentation at 32 px without blur, flip last (the ImageNet
+# recipe's order); RGB grayscale weights (CIFAR arrays are RGB)
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),
          backend='pillow'),
@@ -28,35 +23,27 @@ view_pipeline = [
                           saturation=0.4, hue=0.1)],
          prob=0.8),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
+         channel_weights=(0.2989, 0.587, 0.114)),
     dict(type='RandomFlip', prob=0.5),
 ]
 train_pipeline = [
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
     dict(type='PackInputs'),
 ]
-extract_pipeline = [dict(type='PackInputs')]
-train_dataloader = dict(
-    batch_size=256,
-    num_workers=4,
-    drop_last=True,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
+train_dataloader = dict(batch_size=256, dataset=dict(pipeline=train_pipeline))
+# clustering features: every training image once, no augmentation
 extract_dataloader = dict(
     batch_size=512,
     num_workers=4,
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=extract_pipeline))
+    dataset=dict(type=_base_.dataset_type, data_root=_base_.data_root,
+                 split='train', pipeline=_base_.test_pipeline))
 
 model = dict(
     type='InterCLRMoCo',
-    data_preprocessor=data_preprocessor,
+    data_preprocessor=_base_.data_preprocessor,
     queue_len=4096,
     feat_dim=128,
     momentum=0.01,  # MMEngine convention (weight of the new value): m=0.99

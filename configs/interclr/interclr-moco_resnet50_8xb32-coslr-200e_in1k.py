@@ -1,7 +1,11 @@
-# InterCLR (MoCo v2 base), ResNet-50, ImageNet-1k, 8 GPUs x 32 = 256, 200 epochs.
-# The paper's recipe: MMSelfSup 0.x configs/selfsup/interclr (spec section 2.3),
-# ported to MMEngine / MMPretrain 1.x. Linear top-1 (mhead feature5) 68.04.
+# InterCLR (MoCo v2 base), ResNet-50, ImageNet-1k, 8 GPUs x 32 = 256,
+# 200 epochs.
+# The authors' recipe (MMSelfSup 0.x configs/selfsup/interclr), ported to
+# MMEngine / MMPretrain 1.x; see configs/interclr/README.md.
 #   tools/dist_train.sh configs/interclr/interclr-moco_resnet50_8xb32-coslr-200e_in1k.py 8
+# Data and schedule are MMPretrain's MoCo v2 ones (same augmentation,
+# preprocessor, batch, SGD lr 0.03 / wd 1e-4, cosine over 200 epochs); the
+# training set is sampled with replacement, as the reference (`replace=True`).
 # Ablations (--cfg-options):
 #   labels   : model.online_labels=False (offline labels, re-clustered every
 #              custom_hooks.0.interval epochs -- set via a child config)
@@ -9,37 +13,16 @@
 #   margin   : model.inter_head.cos_margin=None model.inter_head.arc_margin=0.5
 #              (intra: model.head.cos_margin=... / model.head.arc_margin=...)
 #   neck     : model.share_neck=False
-# Deviation: the reference samples the training set with replacement
-# (`replace=True`); MMEngine has no such sampler, DefaultSampler is used.
-_base_ = ['../_base_/default_runtime.py']
+_base_ = [
+    'mmpretrain::_base_/datasets/imagenet_bs32_mocov2.py',
+    'mmpretrain::_base_/schedules/imagenet_sgd_coslr_200e.py',
+    '../_base_/default_runtime.py',
+]
 
 # ----------------------------------------------------------------- data
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet/'
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
-# MoCo v2 augmentation
-view_pipeline = [
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.),
-         backend='pillow'),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                          saturation=0.4, hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
-         magnitude_std='inf', prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
-]
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
-    dict(type='PackInputs'),  # keeps sample_idx (memory-bank index)
-]
+# each epoch draws len(dataset) indices uniformly with replacement
+train_dataloader = dict(
+    sampler=dict(_delete_=True, type='ClusterSampler', replace=True))
 # clustering features: Resize 256 -> CenterCrop 224 (reference extractor)
 extract_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -47,22 +30,13 @@ extract_pipeline = [
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(
-    batch_size=32,
-    num_workers=8,
-    drop_last=True,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
 
 # ---------------------------------------------------------------- model
 num_train = 1281167
 num_clusters = 10000
 model = dict(
     type='InterCLRMoCo',
-    data_preprocessor=data_preprocessor,
+    data_preprocessor=_base_.data_preprocessor,
     queue_len=65536,
     feat_dim=128,
     momentum=0.001,  # MMEngine convention (weight of the new value): m=0.999
@@ -104,8 +78,9 @@ custom_hooks = [
             persistent_workers=False,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
-            dataset=dict(type=dataset_type, data_root=data_root,
-                         split='train', pipeline=extract_pipeline)),
+            dataset=dict(type=_base_.dataset_type,
+                         data_root=_base_.data_root, split='train',
+                         pipeline=extract_pipeline)),
         # k-means: 20 iterations on L2-normalised features, no PCA
         clustering=dict(num_iters=20, normalize=True, pca_dim=-1),
         centroids_update_interval=10,  # iterations
@@ -117,14 +92,6 @@ custom_hooks = [
 ]
 
 # ------------------------------------------------------------- schedule
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.03, weight_decay=1e-4, momentum=0.9))
-param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=200, by_epoch=True, begin=0,
-         end=200)
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=200)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))

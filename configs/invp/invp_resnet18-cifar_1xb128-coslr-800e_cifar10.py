@@ -5,11 +5,9 @@
 # K_nearst 4, m 0.5, lam_inv 0.6, exclusive 1, binary ramp-up at 30).
 # Authors' CIFAR augmentation: RandomResizedCrop(32, 0.2-1), ColorJitter
 # (0.4, 0.4, 0.4, 0.4) ALWAYS applied, grayscale p=0.2, NO horizontal flip.
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['../_base_/datasets/cifar10.py', '../_base_/default_runtime.py']
 
 data_len = 50000
-dataset_type = 'CIFAR10'
-data_root = 'data/cifar10'
 
 model = dict(
     type='InvP',
@@ -21,11 +19,7 @@ model = dict(
     lambda_inv=0.6,
     ramp_up='binary',
     ramp_epochs=30,
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[125.307, 122.961, 113.8575],  # (0.4914, 0.4822, 0.4465) x 255
-        std=[51.5865, 50.847, 51.255],  # (0.2023, 0.1994, 0.2010) x 255
-        to_rgb=False),
+    data_preprocessor=_base_.data_preprocessor,
     backbone=dict(
         type='ResNet_CIFAR',
         depth=18,
@@ -47,29 +41,21 @@ model = dict(
         denominator='exclusive',
         propagation='concat'))
 
+# the authors' CIFAR augmentation, one view; RGB grayscale weights (CIFAR
+# arrays are RGB)
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),
          backend='pillow'),
     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
          hue=0.4),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
+         channel_weights=(0.2989, 0.587, 0.114)),
 ]
 train_pipeline = [
     dict(type='MultiView', num_views=1, transforms=[view_pipeline]),
     dict(type='PackInputs'),
 ]
-test_pipeline = [dict(type='PackInputs')]
-
-train_dataloader = dict(
-    batch_size=128,
-    num_workers=4,
-    drop_last=True,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
+train_dataloader = dict(batch_size=128, dataset=dict(pipeline=train_pipeline))
 
 # weighted-kNN monitor over the memory bank every epoch (K=200, sigma=0.07)
 val_dataloader = dict(
@@ -78,16 +64,16 @@ val_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test',
-                 pipeline=test_pipeline))
+    dataset=dict(type=_base_.dataset_type, data_root=_base_.data_root,
+                 split='test', pipeline=_base_.test_pipeline))
 val_evaluator = dict(type='KNNAccuracy', topk=(1, 5))
 val_cfg = dict(type='MemoryBankKNNValLoop', k=200, sigma=0.07)
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 test_cfg = dict(
     type='MemoryBankKNNTestLoop', k=200, sigma=0.07,
-    label_dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                       pipeline=[]))
+    label_dataset=dict(type=_base_.dataset_type, data_root=_base_.data_root,
+                       split='train', pipeline=[]))
 
 max_epochs = 800
 optim_wrapper = dict(

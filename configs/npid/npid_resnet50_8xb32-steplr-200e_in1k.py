@@ -1,7 +1,9 @@
 # NPID, ResNet-50, ImageNet-1k, 8 GPUs x 32 = 256, 200 epochs: MMSelfSup's
-# recipe (spec 1.2 / 1.7), ported to MMEngine / MMPretrain 1.x.
+# recipe, ported to MMEngine / MMPretrain 1.x (configs/npid/README.md).
 # Linear top-1 (MMSelfSup zoo): 58.3 (1.x) / 58.97 (0.x AvgPool).
 #   tools/dist_train.sh configs/npid/npid_resnet50_8xb32-steplr-200e_in1k.py 8
+# Data and schedule are kept here: MMPretrain 1.2 has no NPID, and none of
+# its bases has NPID's one-view augmentation or its step schedule.
 _base_ = ['../_base_/default_runtime.py']
 
 # ----------------------------------------------------------------- data

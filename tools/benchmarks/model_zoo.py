@@ -24,7 +24,7 @@ import yaml
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
-#: method folder -> collection metadata (papers as in docs / spec)
+#: method folder -> collection metadata (the papers of configs/*/README.md)
 METHODS = {
     'interclr': dict(
         name='InterCLR',

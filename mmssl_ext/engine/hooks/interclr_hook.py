@@ -1,5 +1,5 @@
 """Clustering / label-maintenance hook of InterCLR (MMEngine port of
-MMSelfSup 0.x ``InterCLRHook``; spec section 2.2)."""
+MMSelfSup 0.x ``InterCLRHook``; see configs/interclr/README.md)."""
 from typing import Optional, Sequence
 
 from mmpretrain.utils import get_ori_model

@@ -1,10 +1,10 @@
-"""BSIM: mixture views as spurious positives (spec section 5.2).
+"""BSIM: mixture views as spurious positives (configs/bsim/README.md).
 
 "Beyond Single Instance Multi-view Unsupervised Representation Learning"
 (Chu, Zhan, Wei; arXiv 2011.13356) / "A Unified Mixture-View Framework for
 Unsupervised Representation Learning" (BMVC 2022). No official code exists;
-the spec's section 5.2 (a reconstruction) is what is implemented here, each
-of its choices a constructor argument.
+what is implemented is a reconstruction (documented in
+configs/bsim/README.md), each of its choices a constructor argument.
 
 Every variant subclasses MMPretrain's algorithm and calls its ``loss()``
 unchanged for ``L_SIM`` (logged as ``loss_base``); the embeddings BSIM needs
@@ -26,7 +26,7 @@ source:
 * BYOL / SimSiam: ``lam * D(h(z_m), sg(t_i)) + (1 - lam) * D(h(z_m),
   sg(t_j))`` with the framework's predictor ``h`` and distance
   (``LatentPredictHead.loss_module``, a ``CosineSimilarityLoss``) scaled by
-  2, i.e. the spec's ``D = 2 - 2 cos`` up to an additive constant (the way
+  2, i.e. ``D = 2 - 2 cos`` up to an additive constant (the way
   MMPretrain's BYOL writes its own loss). Targets: the target network's
   projections (BYOL) or the online projections, detached (SimSiam).
 
@@ -349,7 +349,7 @@ class _BSIMLatentMixin(BSIMMixin):
     def _distance(self, pred: torch.Tensor,
                   target: torch.Tensor) -> torch.Tensor:
         # MMPretrain's CosineSimilarityLoss is -cos; 2 * (-cos) is the
-        # spec's D = 2 - 2 cos up to a constant (same gradient)
+        # distance D = 2 - 2 cos up to a constant (same gradient)
         return 2.0 * self.head.loss_module(pred, target)
 
     def _latent_term(self, targets: Dict[int, torch.Tensor]) -> Callable:

@@ -4,7 +4,7 @@ Xie, Zhan, Liu, Ong, Loy. "Delving into Inter-Image Invariance for
 Unsupervised Visual Representations", IJCV 2022 (arXiv 2008.11702).
 The reference implementation is MMSelfSup 0.x (``InterCLRMoCo``,
 ``InterCLRMemory``, ``InterCLRHook``); this is an MMEngine port that keeps
-its rules and defaults (see ``docs``/spec section 2) and changes its
+its rules and defaults (see configs/interclr/README.md) and changes its
 mechanics: replicated memory updated from all-gathered ``(idx, key)`` pairs
 (no per-iteration bank broadcast), chunked similarity search on the model's
 device, vectorised positive sampling, every piece of state in the

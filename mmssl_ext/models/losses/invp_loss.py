@@ -2,7 +2,7 @@
 
 Wang, Liu, Guo, Sun, "Unsupervised Representation Learning by Invariance
 Propagation", NeurIPS 2020. Formulas follow the authors' code (the defaults)
-with the paper's variants as options (spec section 3):
+with the paper's variants as options (configs/invp/README.md):
 
 * Instance term over the background set ``N_M(i)`` (the top-M bank entries
   most similar to ``v_i``)::

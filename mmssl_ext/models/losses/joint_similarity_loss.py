@@ -1,4 +1,4 @@
-"""BSIM's joint-similarity (spurious-positive) loss, spec section 5.2 item 4.
+"""BSIM's joint-similarity (spurious-positive) loss (configs/bsim/README.md).
 
 A mixture ``m_i`` of sources ``i`` (weight ``lam``) and ``j(i)`` (weight
 ``1 - lam``) is pulled towards the *other* view of each source, weighted by

@@ -1,4 +1,4 @@
-"""Instance mixing for mixture-view methods (BSIM, spec section 5.2).
+"""Instance mixing for mixture-view methods (BSIM, configs/bsim/README.md).
 
 One component, written once: it draws the mixing parameters of a batch
 (``lambda ~ Beta(alpha, alpha)``, mixup or cutmix, the partner of every
@@ -151,7 +151,7 @@ class InstanceMixer:
     Args:
         mix_mode (str): ``'mixup'``, ``'cutmix'`` or ``'both'`` (a per-batch
             random choice, mixup with probability ``p_mixup``). Defaults to
-            ``'both'`` (the Un-Mix recipe the spec adopts).
+            ``'both'`` (the Un-Mix recipe, adopted for BSIM).
         alpha (float): ``lambda ~ Beta(alpha, alpha)``; must be > 0.
             Defaults to 1.0 (uniform).
         p_mixup (float): probability of mixup in ``'both'`` mode, in [0, 1].

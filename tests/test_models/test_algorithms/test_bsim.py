@@ -207,7 +207,7 @@ def test_latent_term_by_hand(algo):
         j = _rev(i, B)
         cos_i = float(F.cosine_similarity(pred[i], target[i], dim=0))
         cos_j = float(F.cosine_similarity(pred[i], target[j], dim=0))
-        # 2 * (-cos): the spec's D = 2 - 2 cos up to the constant 2
+        # 2 * (-cos): D = 2 - 2 cos up to the constant 2
         want += lam * (-2 * cos_i) + (1 - lam) * (-2 * cos_j)
     assert out['loss_bsim'].item() == pytest.approx(want / B, rel=1e-4)
 
