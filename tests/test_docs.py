@@ -21,14 +21,6 @@ OUTSIDE = re.compile(r'shared/spec|spec section|spec §|\.\./shared|'
                      r'\bspec \d|the spec\b|spec\'s')
 #: digits recipes still carrying such references; they are being reworked
 #: separately (strict: fixing one makes its case fail until removed here)
-KNOWN_OUTSIDE_REFS = {
-    'configs/bsim/bsim-byol_resnet18-cifar_1xb64-coslr-20e_digits.py',
-    'configs/bsim/bsim-mocov2_resnet18-cifar_1xb64-coslr-20e_digits.py',
-    'configs/bsim/bsim-simclr_resnet18-cifar_1xb64-coslr-20e_digits.py',
-    'configs/bsim/bsim-simsiam_resnet18-cifar_1xb64-coslr-20e_digits.py',
-    'configs/interclr/interclr-moco_resnet18-cifar_1xb64-coslr-20e_digits.py',
-    'configs/invp/invp_resnet18-cifar_1xb64-coslr-20e_digits.py',
-}
 
 
 def _shipped_text_files():
@@ -44,9 +36,6 @@ def _shipped_text_files():
 
 def _case(path):
     rel = osp.relpath(path, ROOT)
-    if rel in KNOWN_OUTSIDE_REFS:
-        return pytest.param(path, id=rel, marks=pytest.mark.xfail(
-            strict=True, reason='digits recipe, reworked separately'))
     return pytest.param(path, id=rel)
 
 

@@ -5,7 +5,7 @@ _base_ = ['../mocov2/mocov2_resnet18-cifar_1xb64-coslr-20e_digits.py']
 
 model = dict(
     type='BSIMMoCo',
-    # BSIM knobs (spec 5.2; defaults are the spec's)
+    # BSIM knobs: the defaults (configs/bsim/README.md)
     mix_mode='both',
     p_mixup=0.5,
     alpha=1.0,

@@ -3,7 +3,7 @@
 # configs/mocov2/mocov2_resnet18-cifar_1xb64-coslr-20e_digits.py, which it
 # inherits: same backbone (CIFAR ResNet-18, 16 base channels), neck, queue,
 # augmentation, batch 64, 20-epoch cosine schedule and kNN evaluation.
-# OUR SETTINGS (scaled from ImageNet, spec section 2.6): K = 40 clusters
+# OUR SETTINGS (scaled from ImageNet, configs/interclr/README.md): K = 40 clusters
 # (100 images per cluster), min_cluster = 20, semi-hard pool 1,000 (25% of
 # the bank), 256 negatives; margin -0.5, loss weights 0.75 / 0.25, memory
 # momentum 1.0 (replace), centroids every 10 iterations.
