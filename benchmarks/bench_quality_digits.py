@@ -1,178 +1,135 @@
 """Quality on real data: every method against its base algorithm on the
-embedded digits, plus the random-init floor.
+embedded digits, with the trivial baselines as rows of the same table.
 
-For each row and seed: pre-train with the row's digits config (same backbone,
-32 px images, batch 64, augmentation as its base) for ``--epochs`` epochs,
-then measure on the digits test split with the 4,000 training images as the
-bank:
-  * weighted kNN top-1 (k=200, sigma=0.07),
-  * linear probe top-1: a linear classifier on frozen, pooled backbone
-    features of the training split (full-batch L-BFGS on the
-    cross-entropy, L2 1e-4, no augmentation) evaluated on the test split.
-The random-init floor is the same network after ``init_weights`` (seed s).
+For each row and seed: pre-train the row's digits recipe (same backbone,
+32 px images, batch 64, augmentation and budget as its base) for
+``--epochs`` epochs, recording the validation kNN top-1 (500 held-out
+training digits against the other 3,500) before training and after every
+epoch (the curve), and the mechanism diagnostics the run logs. Then, once,
+on the TEST split (1,000 digits; bank = the 4,000 training digits):
 
-Schedule-tied knobs are rescaled from the configs' 20-epoch digits budget to
-``--epochs`` in proportion (``scale_schedule``): LR schedules, warm-up epochs,
-InvP's ramp-up epoch, ContrastiveCrop's warm-up and box interval, InterCLR's
-warm-up. The table says which knobs moved.
+* weighted kNN top-1 (k=200, sigma=0.07), full bank;
+* few-label kNN top-1: a bank of 10 labelled training digits per class,
+  mean over 5 draws (the same draws for every row);
+* linear probe top-1 (full-batch L-BFGS on frozen pooled features).
 
-    python benchmarks/bench_quality_digits.py --epochs 2 --seeds 0 1 2 --jobs 2
-    python benchmarks/bench_quality_digits.py --rows mocov2 interclr --seeds 0
+Trivial rows: ``random init`` (the MoCo v2 network after ``init_weights``
+with the seed) and ``raw pixels`` (the 32x32x3 images as vectors); the
+canvas-digits rows have their own two. Nothing is chosen on the test split.
 
-Writes benchmarks/results/quality_digits.{json,csv,png}.
+Schedule-tied knobs are rescaled from the recipes' 20-epoch budget to
+``--epochs`` in proportion (``scale_schedule``); the table says which.
+
+    python benchmarks/bench_quality_digits.py --epochs 6 --seeds 0 1 2 --jobs 2
+    python benchmarks/bench_quality_digits.py --rows mocov2 interclr --seeds 3 --merge
+    python benchmarks/bench_quality_digits.py --report
+
+Writes benchmarks/results/quality_digits.{json,csv} and
+quality_digits_curves.png. ``--merge`` keeps the other rows / seeds of the
+JSON and refuses results of a different recipe or budget.
 """
 import argparse
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor, as_completed
 import csv
 import json
+import multiprocessing as mp
 import os
 import os.path as osp
 import statistics
 import sys
 import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 RESULTS = osp.join(ROOT, 'benchmarks', 'results')
+JSON = osp.join(RESULTS, 'quality_digits.json')
 BUDGET_EPOCHS = 20  # the digits configs' own budget
-FLOOR = 'random init (floor)'
+FLOOR, RAW = 'random init', 'raw pixels'
+FLOOR_C, RAW_C = 'random init (canvas)', 'raw pixels (canvas)'
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from digits_rows import BASE, CONFIGS, load, quiet  # noqa: E402
+from digits_rows import BASE, CANVAS_ROWS, CONFIGS  # noqa: E402
 
 ROWS = list(CONFIGS)
-
-
-def linear_probe(train_x, train_y, test_x, test_y, num_classes=10):
-    import torch
-    import torch.nn.functional as F
-    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
-    tx, vx = (train_x - mean) / std, (test_x - mean) / std
-    lin = torch.nn.Linear(tx.size(1), num_classes)
-    opt = torch.optim.LBFGS(lin.parameters(), lr=1, max_iter=200,
-                            line_search_fn='strong_wolfe')
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(lin(tx), train_y) + 1e-4 * lin.weight.pow(
-            2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    with torch.no_grad():
-        return (lin(vx).argmax(1) == test_y).float().mean().item() * 100
-
-
-KNN_CFG = 'configs/_base_/datasets/digits_knn.py'
-
-
-def _features(runner):
-    """Pooled backbone features of the digits train (bank) and test splits,
-    extracted once and shared by the kNN and the linear-probe columns. The
-    splits and K / sigma come from ``configs/_base_/datasets/digits_knn.py``
-    for every row (InvP's own val loop monitors its memory bank instead)."""
-    from mmengine.config import Config
-    from mmssl_ext.engine.runners.knn_loop import _labels_of
-    from mmssl_ext.utils.extract import extract_features
-    knn = Config.fromfile(osp.join(ROOT, KNN_CFG))
-    bank_loader = runner.build_dataloader(knn.val_cfg.bank_dataloader)
-    query_loader = runner.build_dataloader(knn.val_dataloader)
-    bank = extract_features(runner.model, bank_loader, progress=False).cpu()
-    query = extract_features(runner.model, query_loader,
-                             progress=False).cpu()
-    return (bank, _labels_of(bank_loader.dataset), query,
-            _labels_of(query_loader.dataset), knn.val_cfg.k,
-            knn.val_cfg.sigma)
-
-
-def evaluate(runner):
-    """kNN top-1 (the val loop's k and sigma) and linear-probe top-1."""
-    from mmssl_ext.evaluation.functional import knn_classify
-    bank, bank_y, query, query_y, k, sigma = _features(runner)
-    scores = knn_classify(bank, bank_y, query, 10, k=min(k, bank.size(0)),
-                          sigma=sigma)
-    knn = (scores.argmax(1) == query_y).float().mean().item() * 100
-    lin = linear_probe(bank, bank_y, query, query_y)
-    return knn, lin
-
-
-def run_one_safe(task):
-    """:func:`run_one`, reporting a failed row instead of ending the pool."""
-    import traceback
-    try:
-        return run_one(task)
-    except Exception as e:  # noqa: BLE001 - reported in the table
-        traceback.print_exc()
-        return dict(row=task[0], seed=task[1], epochs=task[2],
-                    error=f'{type(e).__name__}: {e}')
+# trivial row -> the recipe whose data / network it uses
+TRIVIAL = {FLOOR: 'mocov2', RAW: 'mocov2', FLOOR_C: 'rcrop-simclr-canvas',
+           RAW_C: 'rcrop-simclr-canvas'}
+BASES = ('mocov2', 'simclr', 'byol', 'simsiam', 'npid')
 
 
 def run_one(task):
-    """One (row, seed) task, run in a worker process with ``threads``
-    intra-op threads. ``row == FLOOR`` evaluates the initialised network of
-    the MoCo v2 config without training (the random-init floor)."""
+    """One (row, seed) task in a worker process with ``threads`` intra-op
+    threads; failures are reported, not raised."""
     row, seed, epochs, work_root, threads = task
     os.environ['OMP_NUM_THREADS'] = str(threads)
-    import torch
-    torch.set_num_threads(threads)
-    sys.path.insert(0, ROOT)
-    os.chdir(ROOT)
-    import mmssl_ext  # noqa: F401
-    from mmengine.runner import Runner
-    from mmssl_ext.utils.budget import scale_schedule
+    try:
+        import torch
+        torch.set_num_threads(threads)
+        sys.path.insert(0, ROOT)
+        os.chdir(ROOT)
+        import mmssl_ext  # noqa: F401
+        from digits_rows import (curve_of, diagnostics_of,
+                                 evaluate_features, prepare,
+                                 raw_pixel_features, recipe_fingerprint,
+                                 test_features)
+        from mmengine.runner import Runner
+        recipe = TRIVIAL.get(row, row)
+        cfg, moved = prepare(recipe, seed, epochs, work_root,
+                             budget_epochs=BUDGET_EPOCHS,
+                             curve=row not in TRIVIAL)
+        out = dict(row=row, seed=seed, epochs=epochs,
+                   fingerprint=recipe_fingerprint(cfg), scaled=moved)
+        t0 = time.time()
+        if row in (RAW, RAW_C):
+            feats = raw_pixel_features(cfg)
+        else:
+            runner = Runner.from_cfg(cfg)
+            if row in (FLOOR, FLOOR_C):
+                runner._init_model_weights()
+            else:
+                runner.train()
+                out['val_curve'] = curve_of(runner)
+                out['diagnostics'] = diagnostics_of(runner)
+                lam = runner.message_hub.log_scalars.get('train/bsim_lambda')
+                if lam is not None:
+                    vals = [float(v) for v in lam.data[0]]
+                    out['diagnostics']['bsim_lambda_mean'] = statistics.mean(
+                        vals)
+                    out['diagnostics']['bsim_lambda_sd'] = statistics.pstdev(
+                        vals)
+            feats = test_features(runner, cfg)
+        out['seconds'] = time.time() - t0
+        out.update(evaluate_features(*feats))
+        return out
+    except Exception as e:  # noqa: BLE001 - reported in the table
+        traceback.print_exc()
+        return dict(row=row, seed=seed, epochs=epochs,
+                    error=f'{type(e).__name__}: {e}')
 
-    cfg = load('mocov2' if row == FLOOR else row)
-    moved = scale_schedule(cfg, epochs, BUDGET_EPOCHS)
-    # the final evaluation below replaces the configs' own val epochs
-    quiet(cfg, osp.join(work_root, f'{row}_s{seed}'), f'{row}_s{seed}',
-          logger_interval=50)
-    cfg.randomness = dict(seed=seed, deterministic=False)
-    runner = Runner.from_cfg(cfg)
-    t0 = time.time()
-    if row == FLOOR:
-        runner._init_model_weights()
-        moved = []
-    else:
-        runner.train()
-    seconds = time.time() - t0
-    runner.model.eval()
-    knn, lin = evaluate(runner)
-    return dict(row=row, seed=seed, epochs=epochs, knn_top1=knn,
-                linear_top1=lin, seconds=seconds, scaled=moved,
-                iters=runner.iter)
+
+def _check_merge(old, new_rows, epochs):
+    """Refuse to merge results of a different budget or recipe."""
+    if old.get('epochs') != epochs:
+        raise SystemExit(
+            f'--merge: {JSON} holds {old.get("epochs")}-epoch results, this '
+            f'run is {epochs} epochs; use the same --epochs or no --merge')
 
 
-def summarise(results):
-    by_row = {}
-    for r in results:
-        by_row.setdefault(r['row'], []).append(r)
-
-    def ms(vals):
-        m = statistics.mean(vals)
-        s = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        return m, s
-
-    table = []
-    for row, rs in by_row.items():
-        km, ks = ms([r['knn_top1'] for r in rs])
-        lm, ls = ms([r['linear_top1'] for r in rs])
-        base = BASE.get(row, '')
-        delta = ''
-        if base in by_row:
-            bm, _ = ms([r['knn_top1'] for r in by_row[base]])
-            delta = f'{km - bm:+.2f}'
-        table.append(dict(row=row, base=base, knn=km, knn_sd=ks, lin=lm,
-                          lin_sd=ls, delta=delta, n=len(rs),
-                          seconds=statistics.mean(r['seconds'] for r in rs)))
-    return table
+def _save(results, failed, args, t0, wall_before=0.0):
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(JSON, 'w') as f:
+        json.dump(dict(epochs=args.epochs,
+                       seeds=sorted({r['seed'] for r in results}),
+                       jobs=args.jobs, threads=args.threads,
+                       wall_seconds=wall_before + time.time() - t0,
+                       results=results, failed=failed), f, indent=1)
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--rows', nargs='+', default=ROWS)
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    p.add_argument('--epochs', type=int, default=2)
+    p.add_argument('--epochs', type=int, default=6)
     p.add_argument('--jobs', type=int, default=2,
                    help='runs in parallel (worker processes)')
     p.add_argument('--threads', type=int, default=1,
@@ -181,120 +138,219 @@ def main():
                                                   'bench_quality'))
     p.add_argument('--merge', action='store_true',
                    help='keep the results of other rows / seeds already in '
-                   'the JSON (re-running some rows)')
+                   'the JSON (same recipe and budget only)')
     p.add_argument('--report', action='store_true',
                    help='only print the table of the existing results JSON')
     args = p.parse_args()
     if args.report:
-        return report(osp.join(RESULTS, 'quality_digits.json'))
+        return report(JSON)
     unknown = [r for r in args.rows if r not in ROWS]
     if unknown:
         raise SystemExit(f'unknown rows {unknown}; choose from {ROWS}')
-    os.makedirs(RESULTS, exist_ok=True)
-    # seed-major order, so a partial run holds complete seeds; the random-
-    # init floor is evaluated once per seed with the MoCo v2 network
+    # seed-major order, so a partial run holds complete seeds; trivial rows
+    # once per seed (raw pixels once: they have no seed)
     tasks = []
-    for seed in args.seeds:
-        tasks.append((FLOOR, seed, args.epochs, args.work_dir,
-                      args.threads))
-        tasks += [(row, seed, args.epochs, args.work_dir, args.threads)
-                  for row in args.rows]
-    results, failed, t0 = [], [], time.time()
-    json_path = osp.join(RESULTS, 'quality_digits.json')
-    if args.merge and osp.exists(json_path):
-        with open(json_path) as f:
+    canvas = any(r in CANVAS_ROWS for r in args.rows)
+    plain = any(r not in CANVAS_ROWS for r in args.rows)
+    for i, seed in enumerate(args.seeds):
+        triv = ([FLOOR] if plain else []) + ([FLOOR_C] if canvas else [])
+        if i == 0:
+            triv += ([RAW] if plain else []) + ([RAW_C] if canvas else [])
+        tasks += [(r, seed) for r in triv] + [(r, seed) for r in args.rows]
+    results, failed, wall = [], [], 0.0
+    if args.merge and osp.exists(JSON):
+        with open(JSON) as f:
             old = json.load(f)
-        if old.get('epochs') != args.epochs:
-            raise SystemExit(f'--merge: {json_path} holds {old["epochs"]}-'
-                             f'epoch results, not {args.epochs}')
+        _check_merge(old, args.rows, args.epochs)
         have = {(r['row'], r['seed']) for r in old['results']}
-        # the floor of a seed already measured is not evaluated again
-        tasks = [t for t in tasks if t[0] != FLOOR or (t[0], t[1]) not in
-                 have]
-        redo = {(t[0], t[1]) for t in tasks}
+        tasks = [t for t in tasks if t[0] not in TRIVIAL or t not in have
+                 and not (t[0] in (RAW, RAW_C) and any(
+                     h[0] == t[0] for h in have))]
+        redo = set(tasks)
         results = [r for r in old['results']
                    if (r['row'], r['seed']) not in redo]
-    # executor workers are not daemonic, so their runners can start
-    # dataloader workers; one task per worker process keeps runs independent
+        wall = old.get('wall_seconds', 0.0)
+    t0 = time.time()
+    fps = {}
+    for r in results:
+        fps.setdefault(r['row'], r['fingerprint'])
     with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context('spawn'),
                              max_tasks_per_child=1) as pool:
-        futures = [pool.submit(run_one_safe, t) for t in tasks]
+        futures = [
+            pool.submit(run_one, (row, seed, args.epochs, args.work_dir,
+                                  args.threads)) for row, seed in tasks
+        ]
         for fut in as_completed(futures):
             r = fut.result()
+            tag = f"[{time.time() - t0:7.0f}s] {r['row']} seed {r['seed']}"
             if 'error' in r:
-                print(f"[{time.time() - t0:7.0f}s] {r['row']} seed "
-                      f"{r['seed']}: FAILED {r['error']}", flush=True)
+                print(f"{tag}: FAILED {r['error']}", flush=True)
                 failed.append(r)
-                continue
-            print(f"[{time.time() - t0:7.0f}s] {r['row']} seed {r['seed']}: "
-                  f"kNN {r['knn_top1']:.2f} linear {r['linear_top1']:.2f} "
-                  f"({r['seconds']:.0f}s train)", flush=True)
-            results.append(r)
-            with open(json_path, 'w') as f:
-                json.dump(dict(epochs=args.epochs,
-                               seeds=sorted({r['seed'] for r in results}),
-                               jobs=args.jobs, threads=args.threads,
-                               wall_seconds=time.time() - t0,
-                               results=results, failed=failed), f,
-                              indent=1)
-    report(json_path)
+            elif fps.setdefault(r['row'], r['fingerprint']) != \
+                    r['fingerprint']:
+                msg = (f"recipe of row {r['row']!r} changed (fingerprint "
+                       f"{r['fingerprint']} vs {fps[r['row']]} in the "
+                       'results): not merged; rerun all its seeds without '
+                       '--merge')
+                print(f'{tag}: REFUSED {msg}', flush=True)
+                failed.append(dict(r, error=msg))
+            else:
+                curve = ' '.join(f'{v:.1f}' for v in r.get('val_curve', []))
+                print(f"{tag}: kNN {r['knn_top1']:.2f} few "
+                      f"{r['few_knn_top1']:.2f} linear "
+                      f"{r['linear_top1']:.2f} ({r['seconds']:.0f}s) "
+                      f'val curve {curve}', flush=True)
+                results.append(r)
+            _save(results, failed, args, t0, wall)
+    report(JSON)
+
+
+def _ms(vals):
+    m = statistics.mean(vals)
+    return m, (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+def paired(results, row, base, key):
+    """Mean and sd over seeds of ``row - base`` (same seed), and the number
+    of seeds where the row is at or above its base."""
+    a = {r['seed']: r[key] for r in results if r['row'] == row}
+    b = {r['seed']: r[key] for r in results if r['row'] == base}
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    d = [a[s] - b[s] for s in common]
+    m, s = _ms(d)
+    return m, s, sum(x >= 0 for x in d), len(d)
+
+
+DIAG_KEYS = ('pseudo_nmi', 'pseudo_purity', 'change_ratio', 'neg_widened',
+             'neighbour_precision', 'positive_precision', 'group_purity',
+             'ccrop_box_area', 'ccrop_box_iou_prev', 'ccrop_object_iou',
+             'ccrop_object_cover', 'bsim_lambda_mean', 'bsim_lambda_sd')
 
 
 def report(json_path):
-    """Print the Markdown table of a results JSON and write the CSV / PNG
+    """Print the Markdown tables of a results JSON and write the CSV / PNG
     next to it (also ``--report`` alone, without training)."""
     with open(json_path) as f:
         data = json.load(f)
     results = data['results']
-    order = [FLOOR] + ROWS
+    order = [FLOOR, RAW] + [r for r in ROWS if r not in CANVAS_ROWS] + [
+        FLOOR_C, RAW_C] + list(CANVAS_ROWS)
     results.sort(key=lambda r: (order.index(r['row']), r['seed']))
-    table = summarise(results)
     seeds = sorted({r['seed'] for r in results})
     print(f"\nDigits (4,000 train / 1,000 test), {data['epochs']} epochs of "
-          f'batch 64 per row, seeds {seeds}, mean +- sd; '
-          f"{data.get('wall_seconds', 0) / 60:.1f} min wall with "
+          f'batch 64 per row, seeds {seeds}, mean +- sd over seeds; '
+          f"{data.get('wall_seconds', 0) / 60:.0f} min wall with "
           f"{data.get('jobs')} jobs x {data.get('threads')} thread(s)")
-    moved = sorted({m for r in results for m in r['scaled']})
+    moved = sorted({m for r in results for m in r.get('scaled', [])})
     print('schedule knobs scaled from the 20-epoch recipes: '
           + ('; '.join(moved) or 'none'))
     if data.get('failed'):
         print('FAILED: ' + '; '.join(f"{r['row']} seed {r['seed']}: "
                                       f"{r['error']}" for r in
                                       data['failed']))
-    print('\n| row | base | kNN top-1 | vs base | linear top-1 | '
-          'per seed (kNN) | train s/run |')
-    print('|---|---|---|---|---|---|---|')
-    for t in table:
-        per = ' / '.join(f"{r['knn_top1']:.1f}" for r in results
-                         if r['row'] == t['row'])
-        lin = (f"{t['lin']:.2f} +- {t['lin_sd']:.2f}"
-               if t['lin'] == t['lin'] else '-')
-        print(f"| {t['row']} | {t['base'] or '-'} | {t['knn']:.2f} +- "
-              f"{t['knn_sd']:.2f} | {t['delta'] or '-'} | {lin} | {per} | "
-              f"{t['seconds']:.0f} |")
+    rows = [r for r in order if any(x['row'] == r for x in results)]
+    table = []
+    print('\n| row | base | kNN top-1 | vs base (paired) | few-label kNN | '
+          'vs base (paired) | linear top-1 | train s |')
+    print('|---|---|---|---|---|---|---|---|')
+    for row in rows:
+        rs = [r for r in results if r['row'] == row]
+        base = BASE.get(row, '')
+        cells = dict(row=row, base=base)
+        for key in ('knn_top1', 'few_knn_top1', 'linear_top1'):
+            cells[key] = _ms([r[key] for r in rs])
+            d = paired(results, row, base, key) if base else None
+            cells[key + '_delta'] = d
+        cells['seconds'] = statistics.mean(r['seconds'] for r in rs)
+        table.append(cells)
+
+        def fmt(key):
+            m, s = cells[key]
+            return f'{m:.2f} +- {s:.2f}' if len(rs) > 1 else f'{m:.2f}'
+
+        def fmt_d(key):
+            d = cells[key + '_delta']
+            if d is None:
+                return '-'
+            m, s, wins, n = d
+            return f'{m:+.2f} +- {s:.2f} ({wins}/{n})'
+
+        print(f"| {row} | {base or '-'} | {fmt('knn_top1')} | "
+              f"{fmt_d('knn_top1')} | {fmt('few_knn_top1')} | "
+              f"{fmt_d('few_knn_top1')} | {fmt('linear_top1')} | "
+              f"{cells['seconds']:.0f} |")
+    print('\n"vs base": mean +- sd over seeds of (row - base) on the same '
+          'seed, and (seeds at or above the base / seeds).')
+    # diagnostics at the end of training
+    diag_rows = []
+    for row in rows:
+        ds = [r.get('diagnostics', {}) for r in results if r['row'] == row]
+        keys = [k for k in DIAG_KEYS if any(k in d for d in ds)]
+        if keys:
+            vals = ', '.join(
+                f"{k} {statistics.mean(d[k] for d in ds if k in d):.3f}"
+                for k in keys)
+            diag_rows.append((row, vals))
+    if diag_rows:
+        print('\nMechanism diagnostics at the end of training (mean over '
+              'seeds; true labels used for monitoring only):\n')
+        print('| row | diagnostics |')
+        print('|---|---|')
+        for row, vals in diag_rows:
+            print(f'| {row} | {vals} |')
     base = osp.splitext(json_path)[0]
     with open(base + '.csv', 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=list(table[0]))
-        w.writeheader()
-        w.writerows(table)
+        w = csv.writer(f)
+        w.writerow(['row', 'base', 'knn', 'knn_sd', 'knn_delta', 'few',
+                    'few_sd', 'few_delta', 'linear', 'linear_sd',
+                    'seconds'])
+        for t in table:
+            w.writerow([
+                t['row'], t['base'], *t['knn_top1'],
+                (t['knn_top1_delta'] or [''])[0], *t['few_knn_top1'],
+                (t['few_knn_top1_delta'] or [''])[0], *t['linear_top1'],
+                t['seconds']
+            ])
+    plot_curves(results, rows, base + '_curves.png', data['epochs'])
+
+
+def plot_curves(results, rows, path, epochs):
+    """Validation kNN top-1 against epochs (mean over seeds), one line per
+    trained row; epoch 0 is the initialised network."""
     try:
         import matplotlib
         matplotlib.use('Agg')
         import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(10, 4))
-        ax.bar(range(len(table)), [t['knn'] for t in table],
-               yerr=[t['knn_sd'] for t in table])
-        ax.axhline(table[0]['knn'], color='grey', ls='--', lw=1)
-        ax.set_xticks(range(len(table)))
-        ax.set_xticklabels([t['row'] for t in table], rotation=45,
-                           ha='right')
-        ax.set_ylabel('kNN top-1 (%)')
-        ax.set_title(f"digits, {data['epochs']} epochs, {len(seeds)} seeds")
-        ax.set_ylim(min(t['knn'] for t in table) - 5, 100)
-        fig.tight_layout()
-        fig.savefig(base + '.png', dpi=100)
     except ImportError:
-        pass
+        return
+    trained = [r for r in rows if r not in TRIVIAL]
+    groups = [[r for r in trained if r not in CANVAS_ROWS],
+              [r for r in trained if r in CANVAS_ROWS]]
+    groups = [g for g in groups if g]
+    fig, axes = plt.subplots(1, len(groups), figsize=(7 * len(groups), 5),
+                             squeeze=False)
+    cmap = plt.get_cmap('tab20')
+    for ax, group in zip(axes[0], groups):
+        for i, row in enumerate(group):
+            curves = [r['val_curve'] for r in results
+                      if r['row'] == row and r.get('val_curve')]
+            if not curves:
+                continue
+            n = min(len(c) for c in curves)
+            mean = [statistics.mean(c[e] for c in curves) for e in range(n)]
+            ls = '--' if row in BASE.values() and row not in BASE else '-'
+            ax.plot(range(n), mean, ls, color=cmap(i % 20), label=row,
+                    marker='o', ms=3)
+        ax.set_xlabel('epoch (0 = initialised network)')
+        ax.set_ylabel('validation kNN top-1 (%)')
+        ax.set_title('canvas digits' if group[0] in CANVAS_ROWS else
+                     f'digits, {epochs} epochs')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 if __name__ == '__main__':
