@@ -51,8 +51,8 @@ FULL = dict(
     ddp=dict(n=1280, batch=32, timeout=300, est=90),
 )
 TINY = dict(
-    digits=dict(n=16, batch=8, img_size=16, epochs=2, resume_epochs=1,
-                workers=0, est_fp32=5, est_amp=3),
+    digits=dict(n=16, batch=8, img_size=16, n_val=16, epochs=2,
+                resume_epochs=1, workers=0, est_fp32=5, est_amp=3),
     imagenet=dict(n=256, batch=4, img_size=32, warmup=1, timed=2, est=10),
     kmeans=dict(n=2000, dim=128, k=20, iters=5, pool_n=2000, pool_k=20,
                 batch=8, pool=200, neg=50, background=64, calls=2,
@@ -76,8 +76,9 @@ def parse_args(argv=None):
     p.add_argument('--checks', default=','.join(CHECKS),
                    help=f'comma list among {",".join(CHECKS)}')
     p.add_argument('--rows', default='',
-                   help='comma list of recipe rows to keep (digits, '
-                   'imagenet, ddp); default all')
+                   help='comma list of recipe rows to keep: ROW in every '
+                   'check, CHECK:ROW in one (digits, imagenet, ddp); '
+                   'default all')
     p.add_argument('--precisions', default='fp32,amp',
                    help='digits precisions (amp needs CUDA)')
     p.add_argument('--forbid-modules', default='mmcv.ops,mmdet,faiss',
@@ -152,6 +153,12 @@ def main(argv=None) -> int:
     return 0 if s['fail'] == 0 else 1
 
 
+def keep(rows, check: str, row: str) -> bool:
+    """``--rows`` filter: ``row`` keeps it in every check, ``check:row``
+    only in that check; an empty filter keeps all."""
+    return not rows or row in rows or f'{check}:{row}' in rows
+
+
 def _log(item):
     print(f'    {item["name"]}: {item["status"]} ({item.get("seconds", 0)}s)'
           + (f' {item.get("reason", "")}' if item['status'] == 'skipped'
@@ -172,14 +179,9 @@ def run_digits(items, part, mode, s, budget, rows, precisions, forbid,
     if ('amp' if amp else 'fp32') not in precisions:
         return
     for row, config, base in digits_table():
-        if rows and row not in rows:
+        if not keep(rows, 'digits', row):
             continue
         name = f'{row}/{part}'
-        if amp and mode != 'cuda':
-            items.append(dict(name=name, row=row, base=base,
-                              precision='amp', status='skipped',
-                              reason='AmpOptimWrapper needs CUDA'))
-            continue
         it = run_item(
             items, budget, name,
             lambda: digits.run_row(row, config, base, amp, device, s,
@@ -198,7 +200,7 @@ def run_imagenet(items, part, mode, s, budget, rows, precisions, forbid,
     for row, config, base, overrides, note in IMAGENET:
         if (part == 'targets') != (row in IMAGENET_FIRST):
             continue
-        if rows and row not in rows:
+        if not keep(rows, 'imagenet', row):
             continue
         it = run_item(
             items, budget, row,
@@ -237,7 +239,7 @@ def run_ddp(items, part, mode, s, budget, rows, precisions, forbid,
     from gpu_checks.rows import DDP_ROWS
     check = report['checks']['ddp']
     check.setdefault('tried', [])
-    todo = [r for r in DDP_ROWS if not rows or r in rows]
+    todo = [r for r in DDP_ROWS if keep(rows, 'ddp', r)]
     if not todo:
         return
     if mode == 'cuda':

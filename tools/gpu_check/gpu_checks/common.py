@@ -80,7 +80,7 @@ def setup_process(forbid: Iterable[str] = ()) -> None:
     if not hasattr(digits.load_digits_arrays, 'cache_info'):
         digits.load_digits_arrays = functools.lru_cache(maxsize=4)(
             digits.load_digits_arrays)
-    from . import synthetic  # noqa: F401  (registers the stand-in data set)
+    from . import cpu_amp, synthetic  # noqa: F401  (registrations)
     _fast_config_text()
 
 

@@ -81,6 +81,17 @@ def capture(runner) -> dict:
     return st
 
 
+class ValRecorder(Hook):
+    """Metrics of the validation epochs."""
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.metrics = []
+
+    def after_val_epoch(self, runner, metrics=None):
+        self.metrics.append({k: float(v) for k, v in (metrics or {}).items()})
+
+
 class Snapshot(Hook):
     """State right before the first iteration (after every other hook's
     ``before_train``: checkpoint loaded, boxes restored, labels pushed)."""
@@ -94,13 +105,18 @@ class Snapshot(Hook):
 
 
 def build_cfg(config: str, work_dir: str, name: str, n: int, batch: int,
-              epochs: int, workers: int, amp: bool, img_size: int = 32):
-    """The recipe on the first ``n`` training digits (sizes tied to the set
-    length scaled from 4,000), ``epochs`` epochs, a checkpoint every
-    epoch, no validation. ``img_size`` < 32 (tiny mode) shrinks the
-    images and the crops; CLD's group count is capped at the batch."""
+              epochs: int, workers: int, amp, img_size: int = 32,
+              validate: bool = False, n_val: int = 0):
+    """The recipe on ``n`` evenly spaced training digits (sizes tied to
+    the set length scaled from 4,000), ``epochs`` epochs, a checkpoint
+    every epoch. ``validate``: the recipe's kNN validation once, after the
+    last epoch, on ``n_val`` evenly spaced test digits (0: all 1,000);
+    else none.
+    ``img_size`` < 32 (tiny mode) shrinks the images and the crops; CLD's
+    group count is capped at the batch."""
     cfg = load_config(config)
-    no_validation(cfg)
+    if not validate:
+        no_validation(cfg)
     quiet(cfg, work_dir, name)
     scaled = scale_dataset_sizes(cfg.model, DIGITS_LEN, n)
 
@@ -111,10 +127,17 @@ def build_cfg(config: str, work_dir: str, name: str, n: int, batch: int,
 
     walk_dicts(cfg.model, groups)
 
+    def spread(k, total):
+        # evenly spaced samples: the stored digits are grouped by class
+        return [i * total // k for i in range(k)]
+
     def subset(d):
         if d.get('type') == 'DigitsDataset' and d.get('split',
                                                       'train') == 'train':
-            d['indices'] = n
+            d['indices'] = spread(n, DIGITS_LEN)
+        if d.get('type') == 'DigitsDataset' and d.get('split') == 'test' \
+                and n_val:
+            d['indices'] = spread(n_val, 1000)
         if img_size != 32:
             if d.get('type') == 'DigitsDataset':
                 d['img_size'] = img_size
@@ -132,11 +155,17 @@ def build_cfg(config: str, work_dir: str, name: str, n: int, batch: int,
     cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=epochs)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1,
                                         max_keep_ckpts=-1, save_last=True)
+    if validate:
+        cfg.train_cfg['val_interval'] = epochs
+        cfg.default_hooks.checkpoint.update(save_best='knn/top1',
+                                            rule='greater')
     for h in cfg.get('custom_hooks', None) or []:
         h.update(_EPOCH_KNOBS.get(h.get('type'), {}))
     if amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
+        if amp == 'cpu':  # tiny CPU mode: bfloat16 autocast, no scaler
+            cfg.optim_wrapper.type = 'mmssl_ext.GpuCheckCpuAmpOptimWrapper'
     return cfg, scaled
 
 
@@ -229,21 +258,32 @@ def run_row(row: str, config: str, base, amp: bool, device, settings: dict,
     tag = f'{row}-{"amp" if amp else "fp32"}'
     work_dir = osp.join(work_root, tag)
     shutil.rmtree(work_dir, ignore_errors=True)
+    amp_kind = device.type if amp else False  # 'cuda' or 'cpu'
     cfg, scaled = build_cfg(config, work_dir, tag, settings['n'],
                             settings['batch'], settings['epochs'],
-                            settings['workers'], amp,
-                            settings.get('img_size', 32))
+                            settings['workers'], amp_kind,
+                            settings.get('img_size', 32), validate=not amp,
+                            n_val=settings.get('n_val', 0))
     cfg2 = copy.deepcopy(cfg)
+    no_validation(cfg2)
     out = dict(row=row, config=config, base=base,
-               precision='amp' if amp else 'fp32', n=settings['n'],
+               precision=('amp (bfloat16 on the CPU)' if amp_kind == 'cpu'
+                          else 'amp') if amp else 'fp32', n=settings['n'],
                batch=settings['batch'], epochs=settings['epochs'],
                scaled_sizes=scaled)
     problems = []
     runner = Runner.from_cfg(cfg)
-    rec = LossRecorder()
+    rec, val = LossRecorder(), ValRecorder()
     runner.register_hook(rec)
+    runner.register_hook(val)
     runner.train()
     out['train'] = rec.summary()
+    if not amp:
+        # the recipe's kNN monitor (weighted kNN, k=200) on the device
+        out['val'] = val.metrics[-1] if val.metrics else None
+        if not val.metrics or not all(
+                math.isfinite(v) for v in val.metrics[-1].values()):
+            problems.append(f'kNN validation: {val.metrics}')
     if not out['train']['finite']:
         problems.append(f'non-finite losses: {out["train"]["nonfinite"]}')
     if amp and out['train'].get('amp_scale_min', 2.**16) < 1.:

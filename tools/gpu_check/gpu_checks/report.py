@@ -111,8 +111,9 @@ def markdown(report: dict) -> str:
     lines += ['', '## 1. Digits recipes: train, state on device, resume, '
               'CPU load', '',
               '| recipe | base | precision | status | iters | first / last '
-              'loss | AMP scale min | resume identical | CPU load | note |',
-              '|---|---|---|---|---|---|---|---|---|---|']
+              'loss | AMP scale min | kNN top-1 | resume identical | '
+              'CPU load | note |',
+              '|---|---|---|---|---|---|---|---|---|---|---|']
     for i in c['digits']['items']:
         tr = i.get('train', {})
         res = i.get('resume', {})
@@ -123,6 +124,7 @@ def markdown(report: dict) -> str:
             f'{_fmt(tr.get("iterations"))} | {_fmt(tr.get("first_loss"), 3)}'
             f' / {_fmt(tr.get("last_loss"), 3)} | '
             f'{_fmt(tr.get("amp_scale_min"), 0)} | '
+            f'{_fmt((i.get("val") or {}).get("knn/top1"), 1)} | '
             f'{_fmt(res.get("identical"))} | '
             f'{_fmt(cpu.get("identical")) if cpu else "-"} | {_why(i)} |')
 
