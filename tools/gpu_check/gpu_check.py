@@ -29,6 +29,7 @@ minute (the test suite does, so the kit cannot rot).
 import argparse
 import os
 import os.path as osp
+import shutil
 import sys
 import tempfile
 import time
@@ -144,6 +145,8 @@ def main(argv=None) -> int:
                        precisions, forbid, work_root, save, report)
     report['finished'] = time.strftime('%Y-%m-%dT%H:%M:%S%z')
     save()
+    if args.work_dir is None:
+        shutil.rmtree(work_root, ignore_errors=True)
     s = report['summary']
     print(f'[gpu_check {budget.elapsed():6.0f}s] done: {s["pass"]} passed, '
           f'{s["fail"]} failed, {s["skipped"]} skipped -> '
