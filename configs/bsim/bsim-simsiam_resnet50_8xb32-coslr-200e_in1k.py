@@ -18,3 +18,9 @@ model = dict(
     mixed_view='a',
     symmetric_mix=False,
     beta_weight=1.0)
+
+# MMEngine tags every dict inherited from a package config (``mmpretrain::``)
+# with ``_scope_``, and the dataloader builder passes collate_fn's keys on to
+# the function (TypeError at the first batch); restate it without the tag.
+train_dataloader = dict(
+    collate_fn=dict(_delete_=True, type='default_collate'))

@@ -83,20 +83,25 @@ class NPID(BaseSelfSupervisor):
         return self.backbone(inputs)
 
     def _sample_negatives(self, idx: torch.Tensor) -> torch.Tensor:
-        """(B, neg_num) uniform bank indices from a CPU generator seeded
-        with (``seed``, rank, ``num_iters``): different on every rank and
-        iteration, and repeated exactly by a resumed run."""
+        """(B, neg_num) uniform bank indices from a generator on the bank's
+        device seeded with (``seed``, rank, ``num_iters``): different on
+        every rank and iteration, and repeated exactly by a resumed run on
+        the same kind of device. Drawn where the bank lives: on a GPU a
+        CPU draw of B x 65,536 indices plus its host-to-device copy would
+        cost more than the rest of the memory-bank work."""
         n = self.memory.length
-        g = torch.Generator().manual_seed(
+        dev = self.memory.bank.device
+        g = torch.Generator(device=dev).manual_seed(
             (self.seed * 1000003 + dist.get_rank()) * 1000003 +
             int(self.num_iters))
-        neg = torch.randint(0, n, (idx.numel(), self.neg_num), generator=g)
+        neg = torch.randint(0, n, (idx.numel(), self.neg_num), generator=g,
+                            device=dev)
         if self.ensure_neg:
-            idx_c = idx.cpu().unsqueeze(1)
+            idx_c = idx.to(dev).unsqueeze(1)
             bad = neg == idx_c
             while bad.any():
                 neg[bad] = torch.randint(0, n, (int(bad.sum()), ),
-                                         generator=g)
+                                         generator=g, device=dev)
                 bad = neg == idx_c
         return neg.to(idx.device)
 

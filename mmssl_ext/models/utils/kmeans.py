@@ -95,16 +95,28 @@ def _validate(x: torch.Tensor, k: int, key: str) -> None:
             'the model diverged or the extractor produced invalid outputs')
 
 
-def pca_whiten(x: torch.Tensor, dim: int) -> torch.Tensor:
+def pca_whiten(x: torch.Tensor, dim: int,
+               chunk_size: int = 65536) -> torch.Tensor:
     """Project centred ``x`` on its top ``dim`` principal axes and scale
-    each axis to unit variance (eigenvalue^-1/2), in float64."""
+    each axis to unit variance (eigenvalue^-1/2), in float64.
+
+    The mean, the covariance and the projection are computed ``chunk_size``
+    rows at a time, so the float64 working copies are ``chunk_size x D``,
+    not ``N x D`` (DeepCluster's 1.28M x 2048 ImageNet features: 2 x 21 GB
+    on the GPU otherwise)."""
     n, d = x.shape
     if not 1 <= dim <= d:
         raise ValueError(f'pca_dim={dim} must be in [1, feature dim {d}]')
-    xd = x.double()
-    mean = xd.mean(0, keepdim=True)
-    xc = xd - mean
-    cov = xc.t() @ xc / max(n, 1)
+    chunk_size = max(1, int(chunk_size))
+    mean = x.new_zeros(1, d, dtype=torch.float64)
+    for s in range(0, n, chunk_size):
+        mean += x[s:s + chunk_size].double().sum(0, keepdim=True)
+    mean /= max(n, 1)
+    cov = x.new_zeros(d, d, dtype=torch.float64)
+    for s in range(0, n, chunk_size):
+        xc = x[s:s + chunk_size].double() - mean
+        cov += xc.t() @ xc
+    cov /= max(n, 1)
     evals, evecs = torch.linalg.eigh(cov)  # ascending
     evals = evals.flip(0)[:dim]
     evecs = evecs.flip(1)[:, :dim]
@@ -113,7 +125,11 @@ def pca_whiten(x: torch.Tensor, dim: int) -> torch.Tensor:
     evecs = evecs * torch.where(sign == 0, torch.ones_like(sign), sign)
     floor = evals.max().clamp(min=1e-30) * 1e-10
     proj = evecs / evals.clamp(min=floor).sqrt()
-    return (xc @ proj).to(x.dtype)
+    out = x.new_empty(n, dim)
+    for s in range(0, n, chunk_size):
+        out[s:s + chunk_size] = (
+            (x[s:s + chunk_size].double() - mean) @ proj).to(x.dtype)
+    return out
 
 
 def _preprocess(x, pca_dim, normalize):

@@ -83,3 +83,26 @@ def test_errors(tiny_backbone):
 def test_memory_in_state_dict(tiny_backbone):
     model = _model(tiny=tiny_backbone)
     assert 'memory.bank' in model.state_dict()
+
+
+def test_negatives_drawn_on_the_bank_device(tiny_backbone):
+    """The draw happens where the bank lives (no B x neg_num host tensor
+    per iteration on a GPU); on the CPU it is the seeded CPU stream."""
+    model = _model(neg_num=50, tiny=tiny_backbone)
+    idx = torch.tensor([0, 1, 2])
+    calls = []
+    real = torch.randint
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get('device'))
+        return real(*args, **kwargs)
+
+    torch.randint = spy
+    try:
+        neg = model._sample_negatives(idx)
+    finally:
+        torch.randint = real
+    assert calls == [model.memory.bank.device]
+    g = torch.Generator().manual_seed(
+        (model.seed * 1000003 + 0) * 1000003 + int(model.num_iters))
+    assert torch.equal(neg, torch.randint(0, N, (3, 50), generator=g))

@@ -182,3 +182,23 @@ def test_batch_kmeans_spherical_and_k_checks():
     assert int(r.labels.max()) < 16
     with pytest.raises(ValueError, match='NaN'):
         batch_kmeans(torch.full((4, 2), float('nan')), 2)
+
+
+def test_pca_whiten_chunked_equals_one_block():
+    """Chunks of rows (bounded float64 copies) give the one-block result:
+    same mean, covariance and projection up to float64 round-off."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1003, 6, generator=g) @ torch.randn(6, 6, generator=g)
+    xd = x.double()
+    xc = xd - xd.mean(0, keepdim=True)
+    evals, evecs = torch.linalg.eigh(xc.t() @ xc / 1003)
+    evals, evecs = evals.flip(0)[:4], evecs.flip(1)[:, :4]
+    ref = (xc @ (evecs / evals.sqrt())).float()
+    for chunk in (1003, 100, 7):
+        z = pca_whiten(x, 4, chunk_size=chunk)
+        assert z.shape == (1003, 4) and z.dtype == x.dtype
+        # eigenvector signs are fixed by pca_whiten, not by eigh
+        torch.testing.assert_close(z.abs(), ref.abs(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(pca_whiten(x, 4, chunk_size=7),
+                               pca_whiten(x, 4, chunk_size=1003),
+                               atol=1e-6, rtol=0)

@@ -1,0 +1,1 @@
+"""Parts of the GPU validation kit (see tools/gpu_check/README.md)."""

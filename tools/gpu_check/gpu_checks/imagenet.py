@@ -1,0 +1,181 @@
+"""Check 2: the ImageNet-1k ResNet-50 recipes, at their real bank sizes
+and cluster counts, on a stand-in data set of the real length: images/s
+of the training step (hooks + forward + backward + optimizer + memory
+updates) and peak device memory, and each method's ratio to its base."""
+import os.path as osp
+import shutil
+import statistics
+import time
+
+from mmengine.hooks import Hook
+
+from .common import (IMAGENET_LEN, load_config, no_validation, quiet,
+                     scale_dataset_sizes, sync)
+
+
+class _Done(Exception):
+    """Raised by the timer once the timed iterations are over."""
+
+
+class _TimerStart(Hook):
+    priority = 'HIGHEST'
+
+    def __init__(self, clock):
+        self.clock = clock
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        sync(self.clock.device)
+        self.clock.t0 = time.perf_counter()
+
+
+class _TimerEnd(Hook):
+    priority = 'LOWEST'
+
+    def __init__(self, clock):
+        self.clock = clock
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        sync(self.clock.device)
+        c = self.clock
+        c.steps.append(time.perf_counter() - c.t0)
+        c.last_losses = {k: float(v) for k, v in (outputs or {}).items()
+                         if 'loss' in k}
+        if len(c.steps) >= c.warmup + c.timed:
+            raise _Done()
+
+
+class _Clock:
+
+    def __init__(self, device, warmup, timed):
+        self.device, self.warmup, self.timed = device, warmup, timed
+        self.t0, self.steps, self.last_losses = None, [], {}
+
+
+def count_views(pipeline) -> tuple:
+    """(number of views, whether the pipeline yields a list of views)."""
+    for t in pipeline or []:
+        if t.get('type') in ('MultiView', 'mmpretrain.MultiView'):
+            nv = t.get('num_views', 1)
+            return (sum(nv) if isinstance(nv, (list, tuple)) else int(nv),
+                    True)
+    return 1, False
+
+
+def build_cfg(config: str, overrides: dict, work_dir: str, name: str,
+              n: int, img_size: int, batch: int, device_type: str = 'cuda'):
+    cfg = load_config(config)
+    if overrides:
+        cfg.merge_from_dict(overrides)
+    if device_type != 'cuda' and cfg.optim_wrapper.get(
+            'type') == 'AmpOptimWrapper':
+        # MMEngine's AmpOptimWrapper refuses to start without a GPU
+        cfg.optim_wrapper.type = 'OptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
+    no_validation(cfg)
+    quiet(cfg, work_dir, name)
+    scaled = scale_dataset_sizes(cfg.model, IMAGENET_LEN, n)
+    ds = cfg.train_dataloader.dataset
+    inner = ds.dataset if ds.get('type') == 'ContrastiveCropDataset' else ds
+    views, multi = count_views(inner.get('pipeline'))
+    stand_in = dict(type='mmssl_ext.GpuCheckSyntheticImages', length=n,
+                    num_views=views, img_size=img_size, multi_view=multi)
+    if inner is ds:
+        cfg.train_dataloader.dataset = stand_in
+    else:
+        ds.dataset = stand_in
+    cfg.train_dataloader.update(batch_size=batch, num_workers=0,
+                                persistent_workers=False, drop_last=True)
+    for h in cfg.get('custom_hooks', None) or []:
+        if 'extract_dataloader' in h:
+            h.extract_dataloader.update(num_workers=0,
+                                        persistent_workers=False)
+            h.extract_dataloader['dataset'] = dict(stand_in, num_views=1,
+                                                   multi_view=False)
+        if 'num_workers' in h:
+            h.num_workers = 0
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1,
+                                        save_last=False)
+    return cfg, scaled, views
+
+
+def _init_cluster_state(model, n: int, device) -> str:
+    """Give clustering methods random cluster state (what the initial
+    k-means over 1.28M extracted features would produce, minus the hours
+    of extraction): banks, labels, centroids."""
+    import torch
+    import torch.nn.functional as F
+    g = torch.Generator(device=device).manual_seed(0)
+    mem = getattr(model, 'memory', None)
+    if hasattr(model, 'set_clusters'):
+        k = model.num_clusters
+        if model.has_clusters():
+            return ''
+        dim = mem.feat_dim if mem is not None else 128
+    elif mem is not None and hasattr(mem, 'init_memory'):
+        k, dim = mem.num_clusters, mem.feat_dim
+        if bool(mem.initialized):
+            return ''
+    else:
+        return ''
+    feats = F.normalize(
+        torch.randn(n, dim, device=device, generator=g), dim=1)
+    labels = torch.randint(0, k, (n, ), device=device, generator=g)
+    if hasattr(model, 'set_clusters'):
+        model.set_clusters(feats, labels)
+    else:
+        mem.init_memory(feats, labels)
+    return f'random cluster state: {n} x {dim} bank, {k} clusters'
+
+
+def run_row(row: str, config: str, base, overrides: dict, note: str, device,
+            settings: dict, work_root: str) -> dict:
+    import torch
+    from mmengine.runner import Runner
+    from mmpretrain.utils import get_ori_model
+
+    work_dir = osp.join(work_root, f'in1k-{row}')
+    shutil.rmtree(work_dir, ignore_errors=True)
+    n, batch = settings['n'], settings['batch']
+    cfg, scaled, views = build_cfg(config, overrides, work_dir, row, n,
+                                   settings['img_size'], batch, device.type)
+    t0 = time.perf_counter()
+    runner = Runner.from_cfg(cfg)
+    model = get_ori_model(runner.model)
+    cluster_note = _init_cluster_state(model, n, device)
+    build_s = time.perf_counter() - t0
+    clock = _Clock(device, settings['warmup'], settings['timed'])
+    runner.register_hook(_TimerStart(clock))
+    runner.register_hook(_TimerEnd(clock))
+    cuda = device.type == 'cuda'
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        runner.train()
+    except _Done:
+        pass
+    steps = clock.steps[clock.warmup:]
+    if len(steps) < clock.timed:
+        raise RuntimeError(f'the run stopped after {len(clock.steps)} '
+                           'iterations')
+    out = dict(row=row, config=config, base=base, note=note,
+               overrides={k: repr(v) for k, v in overrides.items()},
+               dataset_len=n, batch=batch, views=views,
+               img_size=settings['img_size'],
+               optim_wrapper=cfg.optim_wrapper.get('type', 'OptimWrapper'),
+               timed_iters=len(steps), build_s=round(build_s, 2),
+               step_ms_median=round(1e3 * statistics.median(steps), 2),
+               images_per_s=round(batch * len(steps) / sum(steps), 1),
+               last_losses=clock.last_losses, scaled_sizes=scaled)
+    if cluster_note:
+        out['cluster_state'] = cluster_note
+    if cuda:
+        out['peak_mem_gib'] = round(torch.cuda.max_memory_allocated() /
+                                    2**30, 2)
+    problems = [f'non-finite {k}={v}' for k, v in clock.last_losses.items()
+                if v != v or v in (float('inf'), float('-inf'))]
+    out['problems'] = problems
+    del runner, model
+    shutil.rmtree(work_dir, ignore_errors=True)
+    return out
