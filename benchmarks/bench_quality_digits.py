@@ -107,17 +107,17 @@ def run_one(task):
                     error=f'{type(e).__name__}: {e}')
 
 
-def _check_merge(old, new_rows, epochs):
+def _check_merge(old, epochs, path):
     """Refuse to merge results of a different budget or recipe."""
     if old.get('epochs') != epochs:
         raise SystemExit(
-            f'--merge: {JSON} holds {old.get("epochs")}-epoch results, this '
+            f'--merge: {path} holds {old.get("epochs")}-epoch results, this '
             f'run is {epochs} epochs; use the same --epochs or no --merge')
 
 
 def _save(results, failed, args, t0, wall_before=0.0):
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(JSON, 'w') as f:
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    with open(args.out, 'w') as f:
         json.dump(dict(epochs=args.epochs,
                        seeds=sorted({r['seed'] for r in results}),
                        jobs=args.jobs, threads=args.threads,
@@ -141,9 +141,11 @@ def main():
                    'the JSON (same recipe and budget only)')
     p.add_argument('--report', action='store_true',
                    help='only print the table of the existing results JSON')
+    p.add_argument('--out', default=JSON,
+                   help='results JSON (CSV and PNG are written beside it)')
     args = p.parse_args()
     if args.report:
-        return report(JSON)
+        return report(args.out)
     unknown = [r for r in args.rows if r not in ROWS]
     if unknown:
         raise SystemExit(f'unknown rows {unknown}; choose from {ROWS}')
@@ -158,10 +160,10 @@ def main():
             triv += ([RAW] if plain else []) + ([RAW_C] if canvas else [])
         tasks += [(r, seed) for r in triv] + [(r, seed) for r in args.rows]
     results, failed, wall = [], [], 0.0
-    if args.merge and osp.exists(JSON):
-        with open(JSON) as f:
+    if args.merge and osp.exists(args.out):
+        with open(args.out) as f:
             old = json.load(f)
-        _check_merge(old, args.rows, args.epochs)
+        _check_merge(old, args.epochs, args.out)
         have = {(r['row'], r['seed']) for r in old['results']}
         tasks = [t for t in tasks if t[0] not in TRIVIAL or t not in have
                  and not (t[0] in (RAW, RAW_C) and any(
@@ -202,7 +204,7 @@ def main():
                       f'val curve {curve}', flush=True)
                 results.append(r)
             _save(results, failed, args, t0, wall)
-    report(JSON)
+    report(args.out)
 
 
 def _ms(vals):
