@@ -68,6 +68,13 @@ def main(argv=None):
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     import mmssl_ext  # noqa: F401
+    from mmssl_ext.utils.config_check import (UnknownConfigKeyError,
+                                              check_config_arguments)
+    try:  # before the Runner logs and builds anything
+        check_config_arguments(cfg)
+    except UnknownConfigKeyError as e:
+        print(f'error: {args.config}: {e}', file=sys.stderr)
+        sys.exit(2)
     from mmssl_ext.utils.launch import (setup_distributed_cpu,
                                         teardown_distributed)
     setup_distributed_cpu(cfg, args.launcher)

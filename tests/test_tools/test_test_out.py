@@ -70,3 +70,13 @@ def test_out_item_checks():
     assert a.out_item == 'metrics'
     assert test_tool.parse_args([CFG, 'x.pth', '--out', 'm.yaml']
                                 ).out_item == 'metrics'
+
+
+def test_misspelled_key_stops_before_the_runner(ckpt, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        test_tool.main([CFG, ckpt, '--work-dir', str(tmp_path / 'w'),
+                        '--cfg-options', 'test_cfg.sigmma=0.1'])
+    assert e.value.code == 2
+    assert "test_cfg (KNNTestLoop): unknown argument 'sigmma'; did you " \
+        "mean 'sigma'?" in capsys.readouterr().err
+    assert not (tmp_path / 'w').exists()
