@@ -429,6 +429,15 @@ def test_contrastivecrop_boxes_carried_over(tmp_path):
     state = load_box_file(box_file)
     assert torch.equal(state['boxes'], boxes)
     assert state['active'] is True and state['last_refresh_epoch'] == 300
+    # visualize_ccrop_boxes.py --checkpoint reads the file
+    spec = importlib.util.spec_from_file_location(
+        '_vis_boxes', osp.join(ROOT, 'tools', 'analysis_tools',
+                               'visualize_ccrop_boxes.py'))
+    vis = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(vis)
+    drawn, src = vis.load_boxes(argparse.Namespace(
+        compute_boxes=False, checkpoint=box_file), None, None)
+    assert torch.equal(drawn, boxes) and 'refreshed after epoch 300' in src
     # the data set of the next run starts from them
     inner = dict(type='SyntheticImageDataset', num_samples=12, num_classes=3,
                  img_size=32, seed=0, pipeline=[])

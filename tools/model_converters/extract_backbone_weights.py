@@ -571,7 +571,9 @@ def embedded_backbone_cfg(meta: dict) -> Optional[dict]:
         return None
 
 
-def check_depth(arch: Optional[dict], depth: int, where: str) -> None:
+def check_depth(arch: Optional[dict], depth: int, where: str,
+                hint: str = 'pass the depth the model was pre-trained with '
+                '(or the pre-training config)') -> None:
     if arch is None:
         raise DepthMismatchError(
             f'{where} asks for a ResNet-{depth} but the extracted weights are '
@@ -579,8 +581,7 @@ def check_depth(arch: Optional[dict], depth: int, where: str) -> None:
     if arch['depth'] != depth:
         raise DepthMismatchError(
             f'{where} asks for a ResNet-{depth} but the checkpoint holds '
-            f'{describe_arch(arch)}; pass the depth the model was '
-            'pre-trained with (or the pre-training config)')
+            f'{describe_arch(arch)}; {hint}')
 
 
 # --------------------------------------------------------------------------
@@ -754,7 +755,13 @@ def check_target_depth(arch: Optional[dict], config: str,
     for name, part in parts:
         if part.get('depth') is not None and str(part.get('type', '')).split(
                 '.')[-1] in resnet_types:
-            check_depth(arch, int(part['depth']), f'{config} ({name})')
+            have = f'a ResNet-{arch["depth"]}' if arch and arch['depth'] \
+                else 'this'
+            check_depth(
+                arch, int(part['depth']), f'{config} ({name})',
+                hint=f'these weights cannot initialise it: transfer a '
+                f'ResNet-{part["depth"]} checkpoint, or use a config built '
+                f'for {have} backbone')
 
 
 def verify_against_target(sd: Dict, config: str) -> dict:
