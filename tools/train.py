@@ -4,6 +4,11 @@
         [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 
 Multi-process: ``tools/dist_train.sh CONFIG N`` (NCCL on GPUs, gloo on CPU).
+
+Before the Runner is built, the config's arguments of this package's
+classes are checked against their constructors: a misspelled key stops with
+one line per problem and a "did you mean" (``mmssl_ext.utils.config_check``,
+exit status 2).
 """
 import argparse
 import os
@@ -88,6 +93,13 @@ def main():
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     import mmssl_ext  # noqa: F401  (checkpoint allow-list, registries)
+    from mmssl_ext.utils.config_check import (UnknownConfigKeyError,
+                                              check_config_arguments)
+    try:  # before the Runner logs and builds anything
+        check_config_arguments(cfg)
+    except UnknownConfigKeyError as e:
+        print(f'error: {args.config}: {e}', file=sys.stderr)
+        sys.exit(2)
     from mmssl_ext.utils.launch import (setup_distributed_cpu,
                                         teardown_distributed)
     setup_distributed_cpu(cfg, args.launcher)

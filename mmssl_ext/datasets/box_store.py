@@ -29,6 +29,32 @@ from mmssl_ext.registry import DATASETS
 from .transforms.contrastive_crop import CCROP_BOX_KEY, check_box
 
 FULL_BOX = (0., 0., 1., 1.)
+#: Key of the box state in checkpoints (``ContrastiveCropHook``) and in the
+#: box files of ``tools/model_converters/extract_backbone_weights.py
+#: --boxes-out``.
+BOX_STATE_KEY = 'contrastive_crop'
+
+
+def load_box_file(path: str) -> dict:
+    """The box state (``{'boxes': (N, 4) tensor, 'active': bool, ...}``)
+    stored in ``path``: a checkpoint of a run with ``ContrastiveCropHook``
+    or a box file written by ``extract_backbone_weights.py --boxes-out``
+    (``{'contrastive_crop': state, 'meta': ...}``). Loaded with PyTorch's
+    safe loader."""
+    import os.path as osp
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'ContrastiveCrop boxes_file {path} not '
+                                'found')
+    obj = torch.load(path, map_location='cpu')
+    state = obj.get(BOX_STATE_KEY) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not isinstance(
+            state.get('boxes'), torch.Tensor):
+        raise ValueError(
+            f'{path} holds no ContrastiveCrop boxes: expected a '
+            f"'{BOX_STATE_KEY}' entry with 'boxes' (N, 4), as in checkpoints "
+            'of ContrastiveCropHook or the files of tools/model_converters/'
+            'extract_backbone_weights.py --boxes-out')
+    return state
 
 
 class SharedBoxStore:
@@ -119,13 +145,20 @@ class ContrastiveCropDataset:
             False (``ContrastiveCropHook`` switches it after the warm-up).
         lazy_init (bool): accepted for API symmetry; the store is sized at
             construction, so the inner data set is always fully initialised.
+        boxes_file (str, optional): start from the boxes saved in this file
+            (one per sample, in data-set order) instead of ``init_box``: a
+            checkpoint of a run with ``ContrastiveCropHook``, or the boxes of
+            a ContrastiveCrop release checkpoint carried over by
+            ``tools/model_converters/extract_backbone_weights.py
+            --boxes-out``. Their number must equal the data set's length.
     """
 
     def __init__(self,
                  dataset,
                  init_box: Sequence[float] = FULL_BOX,
                  active: bool = False,
-                 lazy_init: bool = False):
+                 lazy_init: bool = False,
+                 boxes_file: Optional[str] = None):
         if isinstance(dataset, dict):
             dataset = DATASETS.build(dataset)
         if not (hasattr(dataset, 'get_data_info')
@@ -137,7 +170,19 @@ class ContrastiveCropDataset:
         self.dataset = dataset
         if hasattr(dataset, 'full_init'):
             dataset.full_init()
+        if boxes_file is not None and tuple(init_box) != FULL_BOX:
+            raise ValueError('ContrastiveCropDataset: give init_box or '
+                             'boxes_file, not both')
         self.store = SharedBoxStore(len(dataset), init_box, active)
+        if boxes_file is not None:
+            boxes = load_box_file(boxes_file)['boxes']
+            if boxes.dim() != 2 or boxes.shape[0] != len(dataset):
+                raise ValueError(
+                    f'ContrastiveCropDataset: boxes_file {boxes_file} holds '
+                    f'boxes of shape {tuple(boxes.shape)} but the data set '
+                    f'has {len(dataset)} samples (one box per sample, in '
+                    'data-set order)')
+            self.store.update(boxes)
         self._metainfo = copy.deepcopy(getattr(dataset, 'metainfo', {}))
 
     @property

@@ -229,7 +229,10 @@ class AtomicLocalBackend(LocalBackend):
 
 def _is_unsafe_type_error(err: BaseException) -> bool:
     text = str(err)
-    return 'Unsupported global' in text or 'add_safe_globals' in text
+    # torch words it 'Unsupported global: GLOBAL x.y' for an unknown type and
+    # 'unsupported GLOBAL x.y whose module x is blocked' for os, posix ...
+    return ('unsupported global' in text.lower()
+            or 'add_safe_globals' in text)
 
 
 def _describe_failure(filename: str, err: BaseException) -> str:

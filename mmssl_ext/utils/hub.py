@@ -134,11 +134,22 @@ def lookup_sha256(url: str, index: Optional[str] = None) -> Optional[str]:
     return None
 
 
+def _load(path: str, map_location: str, allow_pickle: bool):
+    from mmengine.runner import CheckpointLoader
+    if not allow_pickle:
+        return CheckpointLoader.load_checkpoint(path, map_location)
+    import torch
+
+    # explicit opt-in of the caller: arbitrary objects (and code) allowed
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
 def load_checkpoint_verified(url_or_path: str,
                              sha256: Optional[str] = None,
                              map_location: str = 'cpu',
                              model_dir: Optional[str] = None,
-                             check_name_hash: bool = True) -> dict:
+                             check_name_hash: bool = True,
+                             allow_pickle: bool = False) -> dict:
     """Load a checkpoint (local path or http(s) URL) with mmengine's standard
     loader after checking its SHA-256.
 
@@ -152,6 +163,10 @@ def load_checkpoint_verified(url_or_path: str,
         model_dir (str, optional): download cache (default: torch hub dir).
         check_name_hash (bool): for a URL without ``sha256``, check the
             ``-<hex>`` suffix of the file name if it has one.
+        allow_pickle (bool): load with ``weights_only=False`` (any pickled
+            Python object) instead of PyTorch's safe loader. Unpickling can
+            execute arbitrary code: only for files whose origin is trusted.
+            The hash is still checked first. Defaults to False.
 
     Returns:
         The loaded object (usually a dict with ``state_dict`` and ``meta``).
@@ -161,6 +176,10 @@ def load_checkpoint_verified(url_or_path: str,
     compat.allow_mmengine_checkpoints()
     if is_url(url_or_path):
         sha256 = sha256 or lookup_sha256(url_or_path)
+        if allow_pickle:  # always through a local (checked) copy
+            return _load(download_verified(url_or_path, sha256 or None,
+                                           model_dir=model_dir),
+                         map_location, True)
         local = download_verified(
             url_or_path,
             sha256 if sha256 else None,
@@ -169,6 +188,9 @@ def load_checkpoint_verified(url_or_path: str,
             return CheckpointLoader.load_checkpoint(local, map_location)
         return CheckpointLoader.load_checkpoint(url_or_path, map_location)
     if '://' in url_or_path:
+        if allow_pickle:
+            raise ValueError(f'allow_pickle needs a local path or an '
+                             f'http(s) URL, got {url_or_path}')
         return CheckpointLoader.load_checkpoint(url_or_path, map_location)
     path = osp.expanduser(url_or_path)
     if not osp.isfile(path):
@@ -177,4 +199,4 @@ def load_checkpoint_verified(url_or_path: str,
     # names may end in '-<hex>' by chance
     if sha256:
         verify_sha256(path, sha256)
-    return CheckpointLoader.load_checkpoint(path, map_location)
+    return _load(path, map_location, allow_pickle)

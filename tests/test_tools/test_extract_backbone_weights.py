@@ -64,6 +64,15 @@ def _quiet(*a, **k):
     pass
 
 
+class _Blocked:
+    """Pickles as a call of os.getcwd (harmless, but from a module that
+    torch's safe loader blocks)."""
+
+    def __reduce__(self):
+        import os
+        return (os.getcwd, ())
+
+
 def test_online_extraction_keys_values_and_meta(tmp_path, moco,
                                                 pretrain_ckpt):
     out = str(tmp_path / 'backbone.pth')
@@ -154,8 +163,15 @@ def test_not_a_checkpoint_errors(tmp_path):
     unsafe = str(tmp_path / 'unsafe.pth')
     torch.save({'args': argparse.Namespace(a=1),
                 'state_dict': {'w': torch.zeros(1)}}, unsafe)
-    with pytest.raises(ebw.ConversionError, match='Namespace'):
+    with pytest.raises(ebw.PickledObjectsError, match='Namespace'):
         ebw.extract_backbone(unsafe, None, log=_quiet)
+    # also a callable from a module torch blocks outright (os.system ...)
+    blocked = str(tmp_path / 'blocked.pth')
+    torch.save({'x': _Blocked(), 'state_dict': {'w': torch.zeros(1)}},
+               blocked)
+    with pytest.raises(ebw.PickledObjectsError,
+                       match=r'getcwd(.|\n)*--allow-pickle'):
+        ebw.extract_backbone(blocked, None, log=_quiet)
     # the CLI turns them into a message and exit status 2
     assert ebw.main([str(txt), str(tmp_path / 'o.pth')]) == 2
     assert not osp.exists(tmp_path / 'o.pth')

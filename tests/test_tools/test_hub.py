@@ -94,3 +94,72 @@ def test_sha256_from_metafile(tmp_path):
     assert hub.lookup_sha256('https://example.org/c.pth', index) is None
     # the repository's own index has no published checkpoint yet
     assert hub.lookup_sha256('https://example.org/b.pth') is None
+
+
+class _MakesADirectoryWhenUnpickled:
+    """Unpickling it calls os.mkdir(path): a harmless stand-in for the
+    arbitrary code a malicious checkpoint could run."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path, ))
+
+
+def test_allow_pickle_is_an_explicit_opt_in_checked_by_hash(tmp_path):
+    marker = str(tmp_path / 'code_ran')
+    path = str(tmp_path / 'unsafe.pth')
+    torch.save({'state_dict': {'w': torch.ones(2)},
+                'payload': _MakesADirectoryWhenUnpickled(marker)}, path)
+    digest = hub.file_sha256(path)
+    # default: the safe loader refuses, nothing runs
+    with pytest.raises(RuntimeError, match='not allow-listed(.|\n)*mkdir'):
+        hub.load_checkpoint_verified(path)
+    assert not os.path.exists(marker)
+    # opt-in with a wrong digest: refused before unpickling
+    bad = ('0' if digest[0] != '0' else '1') + digest[1:]
+    with pytest.raises(hub.ChecksumError):
+        hub.load_checkpoint_verified(path, sha256=bad, allow_pickle=True)
+    assert not os.path.exists(marker)
+    # opt-in: the object is unpickled, i.e. its code runs
+    ck = hub.load_checkpoint_verified(path, sha256=digest,
+                                      allow_pickle=True)
+    assert torch.equal(ck['state_dict']['w'], torch.ones(2))
+    assert os.path.isdir(marker)
+
+
+def test_interclr_release_url_hash_is_enforced(ckpt_file, tmp_path,
+                                               monkeypatch):
+    """The InterCLR checkpoint of MMSelfSup 0.x's model zoo ends in
+    -38f8fdaf: a download with other bytes is rejected and not cached."""
+    url = ('https://download.openmmlab.com/mmselfsup/interclr/'
+           'interclr-moco_resnet50_8xb32-coslr-200e_in1k_20221206-'
+           '38f8fdaf.pth')
+    src, digest = ckpt_file
+    if digest.startswith('38f8fdaf'):  # pragma: no cover
+        pytest.skip('collision with the published digest')
+    seen = []
+
+    def fake_download(u, dst, hash_prefix=None, progress=True):
+        # torch.hub.download_url_to_file's contract: check, then move
+        seen.append(hash_prefix)
+        with open(src, 'rb') as f:
+            data = f.read()
+        if hash_prefix and not hashlib.sha256(data).hexdigest().startswith(
+                hash_prefix):
+            raise RuntimeError(f'invalid hash value (expected '
+                               f'"{hash_prefix}")')
+        shutil.copy(src, dst)
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', fake_download)
+    cache = str(tmp_path / 'cache')
+    with pytest.raises(hub.ChecksumError, match='38f8fdaf'):
+        hub.load_checkpoint_verified(url, model_dir=cache)
+    assert seen == ['38f8fdaf']
+    assert not os.path.exists(hub.cached_path(url, cache))
+    # a tampered file already in the cache is caught as well
+    os.makedirs(cache, exist_ok=True)
+    shutil.copy(src, hub.cached_path(url, cache))
+    with pytest.raises(hub.ChecksumError, match='38f8fdaf'):
+        hub.load_checkpoint_verified(url, model_dir=cache)

@@ -40,6 +40,11 @@ def test_metafile_structure_and_honest_rows():
             assert row['Name'] not in names  # unique across the zoo
             names.add(row['Name'])
             assert row['In Collection'] == coll['Name']
+            if 'Converted From' in row:  # released by the authors
+                assert row['Name'].endswith('_authors')
+                if 'Config' in row:  # this package's recipe of the setting
+                    assert osp.isfile(osp.join(ROOT, row['Config']))
+                continue
             assert osp.isfile(osp.join(ROOT, row['Config']))
             assert row['Name'] == osp.splitext(osp.basename(
                 row['Config']))[0]
@@ -84,3 +89,60 @@ def test_write_keeps_hand_filled_fields(tmp_path):
     (root / 'configs' / 'mocov2' / 'new_resnet18_1xb8-10e_digits.py'
      ).write_text('x = 1\n')
     assert any('does not list' in p for p in zoo.check(str(root)))
+
+
+def _released_rows():
+    rows = []
+    with open(osp.join(ROOT, 'model-index.yml')) as f:
+        for path in yaml.safe_load(f)['Import']:
+            with open(osp.join(ROOT, path)) as g:
+                rows += [r for r in yaml.safe_load(g)['Models']
+                         if 'Converted From' in r]
+    return rows
+
+
+def test_released_rows_url_numbers_by_authors_and_conversion():
+    import shlex
+    spec = importlib.util.spec_from_file_location(
+        '_ebw_zoo', osp.join(ROOT, 'tools', 'model_converters',
+                             'extract_backbone_weights.py'))
+    ebw = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ebw)
+    rows = _released_rows()
+    # InterCLR (MMSelfSup 0.x zoo), InvP, CLD MoCo v2 x2, CLD InfoMin x2
+    assert {r['In Collection'] for r in rows} == {'InterCLR', 'InvP', 'CLD'}
+    assert len(rows) == 6
+    for row in rows:
+        url = row['Weights']
+        assert url == row['Converted From']['Weights']
+        assert url.startswith('https://')
+        assert row['Converted From']['Code'].startswith('https://github.com/')
+        for res in row['Results']:
+            assert res['Reported By'].startswith('authors: ')
+            assert all(0 < v < 100 for v in res['Metrics'].values())
+        if 'drive.google.com' in url:
+            assert 'Download' in row  # a share page, not a file
+        # the conversion command is a valid call of the converter
+        argv = shlex.split(row['Conversion'])
+        assert argv[:2] == ['python', 'tools/model_converters/'
+                            'extract_backbone_weights.py']
+        args = ebw.parse_args(argv[2:])
+        assert args.depth == 50
+        assert args.checkpoint in (url, 'DOWNLOADED.pth',
+                                   'DOWNLOADED.pth.tar')
+    # CLD's MoCo v2 script pickles its optimizer and args
+    by_name = {r['Name']: r for r in rows}
+    assert '--allow-pickle' in by_name[
+        'cld-mocov2-mlp_resnet50_200e_in1k_authors']['Conversion']
+    assert '--allow-pickle' not in by_name[
+        'cld-infomin-mlp_resnet50_100e_in1k_authors']['Conversion']
+
+
+def test_interclr_release_hash_is_the_file_name_suffix():
+    from mmssl_ext.utils import hub
+    (row, ) = [r for r in _released_rows() if r['In Collection'] ==
+               'InterCLR']
+    # OpenMMLab names published files <name>_<date>-<sha256[:8]>.pth
+    assert hub.hash_prefix_from_name(row['Weights']) == \
+        row['Weights SHA256'] == '38f8fdaf'
+    assert hub.lookup_sha256(row['Weights']) == '38f8fdaf'

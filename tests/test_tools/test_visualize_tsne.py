@@ -1,6 +1,7 @@
 """tools/analysis_tools/visualize_tsne.py on a tiny model: a PNG with one
 point per sample, coloured by true label; pseudo-labels from a label bank."""
 import importlib.util
+import os
 import os.path as osp
 
 import numpy as np
@@ -75,3 +76,23 @@ def test_find_label_bank_and_plot(tmp_path):
                               str(tmp_path / 'p.png'), 'title',
                               class_names=['a', 'b', 'c'])
     assert osp.getsize(out) > 1000
+
+
+def test_writes_only_where_out_says(tiny, tmp_path, monkeypatch):
+    """No ./work_dirs (Runner logs) or anything else next to --out."""
+    cfg, ckpt = tiny
+    cfg_file = str(tmp_path / 'tiny_cfg.py')
+    cfg.dump(cfg_file)
+    run_dir = tmp_path / 'run'
+    run_dir.mkdir()
+    monkeypatch.chdir(run_dir)
+    tsne.main([cfg_file, ckpt, '--out', 'figs/t.png', '--perplexity', '5',
+               '--max-samples', '16'])
+    written = sorted(osp.relpath(osp.join(d, f), run_dir)
+                     for d, _, fs in os.walk(run_dir) for f in fs)
+    assert written == ['figs/t.png']
+    # without --out: one PNG in the current directory, nothing else
+    tsne.main([cfg_file, ckpt, '--perplexity', '5', '--max-samples', '16'])
+    written = sorted(osp.relpath(osp.join(d, f), run_dir)
+                     for d, _, fs in os.walk(run_dir) for f in fs)
+    assert written == ['figs/t.png', 'tiny_cfg_tsne_test_label.png']

@@ -19,8 +19,13 @@ points are drawn coloured by
   InterCLR's memory); only for ``--split train``.
 
 CHECKPOINT: a pre-training checkpoint or a backbone-only file (path or URL).
+
+Nothing is written but ``--out`` (default ``<config>_tsne_<split>_<color-by>
+.png`` in the current directory) and ``--save-embedding``: the Runner that
+loads the model logs into a temporary directory, removed at the end.
 """
 import argparse
+import copy
 import importlib.util
 import os
 import os.path as osp
@@ -58,12 +63,23 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     p.add_argument('--test-split', default=None,
                    help='see knn_eval.py (configs without a kNN loop)')
     p.add_argument('--out', default=None,
-                   help='PNG to write (default: work_dirs/tsne/<config>_'
-                   '<split>_<color-by>.png)')
+                   help='PNG to write (default: <config>_tsne_<split>_'
+                   '<color-by>.png in the current directory); nothing else '
+                   'is written')
     p.add_argument('--save-embedding', default=None,
                    help='also save the 2-D points, labels and indices (.npz)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     return p.parse_args(argv)
+
+
+def _close_file_logs(runner) -> None:
+    """Close the Runner's log file handlers (their directory is about to
+    be removed)."""
+    import logging
+    for h in list(runner.logger.handlers):
+        if isinstance(h, logging.FileHandler):
+            h.close()
+            runner.logger.removeHandler(h)
 
 
 def find_label_bank(model):
@@ -131,6 +147,8 @@ def visualize_tsne(cfg, checkpoint: str, split: str = 'test',
                    batch_size: Optional[int] = None,
                    test_split: Optional[str] = None,
                    save_embedding: Optional[str] = None) -> dict:
+    import tempfile
+
     import torch
     from mmengine.logging import print_log
     from mmengine.model import is_model_wrapper
@@ -147,12 +165,21 @@ def visualize_tsne(cfg, checkpoint: str, split: str = 'test',
     ke = _knn_eval_module()
     bank_cfg, query_cfg, _ = ke.resolve_knn_loaders(cfg, test_split,
                                                     batch_size)
-    runner, model, kind = ke.build_eval_runner(cfg, checkpoint, feature)
-    ori = model.module if is_model_wrapper(model) else model
-    loader = runner.build_dataloader(
-        bank_cfg if split == 'train' else query_cfg, seed=runner.seed)
-    dataset = loader.dataset
-    feats = extract_features(model, loader, feature)
+    # the Runner (logs, visualizer backends) lives in a temporary work dir:
+    # the tool writes nothing but --out / --save-embedding
+    with tempfile.TemporaryDirectory(prefix='mmssl_tsne_') as tmp:
+        cfg = copy.deepcopy(cfg)
+        cfg.work_dir = tmp
+        # a unique name: Runners of the same second would share the logger
+        # and visualizer instances (and their removed directories)
+        cfg.experiment_name = osp.basename(tmp)
+        runner, model, kind = ke.build_eval_runner(cfg, checkpoint, feature)
+        ori = model.module if is_model_wrapper(model) else model
+        loader = runner.build_dataloader(
+            bank_cfg if split == 'train' else query_cfg, seed=runner.seed)
+        dataset = loader.dataset
+        feats = extract_features(model, loader, feature)
+        _close_file_logs(runner)
     if color_by == 'pseudo':
         found = find_label_bank(ori)
         if found is None:
@@ -182,7 +209,7 @@ def visualize_tsne(cfg, checkpoint: str, split: str = 'test',
     lab = labels[idx].numpy()
     if out is None:
         stem = osp.splitext(osp.basename(cfg.filename or 'model'))[0]
-        out = osp.join('work_dirs', 'tsne', f'{stem}_{split}_{color_by}.png')
+        out = f'{stem}_tsne_{split}_{color_by}.png'
     title = (f'{osp.basename(str(checkpoint))}: t-SNE of {feature} '
              f'features, {len(idx)} {split} samples, coloured by '
              f'{"pseudo-label" if color_by == "pseudo" else "true label"}')
@@ -200,9 +227,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    if cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', 'tsne',
-                                osp.splitext(osp.basename(args.config))[0])
     return visualize_tsne(
         cfg, args.checkpoint, split=args.split, feature=args.feature,
         color_by=args.color_by, max_samples=args.max_samples,

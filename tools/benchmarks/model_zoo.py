@@ -12,8 +12,16 @@ keeps ``Results``, ``Weights``, ``Weights SHA256`` (checked by
 ``mmssl_ext.utils.hub.load_checkpoint_verified``) and ``Downstream`` that a
 maintainer has filled in by hand, so publishing a checkpoint means editing
 its row, not this script.
+
+The checkpoints the methods' authors released are extra rows (names ending
+in ``_authors``) generated from :data:`RELEASED`: the URL exactly as the
+authors publish it (``Weights`` and ``Converted From``), the numbers the
+authors report for it (every ``Results`` entry says where in ``Reported
+By``), and the command that converts it into a backbone file
+(``Conversion``). ``--check`` fails if a metafile's copy differs.
 """
 import argparse
+import copy
 import glob
 import os.path as osp
 import re
@@ -92,13 +100,133 @@ DATASETS = {
 #: hand-maintained fields kept by --write
 KEPT = ('Results', 'Weights', 'Weights SHA256', 'Downstream')
 
+CONVERTER = 'python tools/model_converters/extract_backbone_weights.py'
+#: Share pages (not files): the user downloads the file in a browser.
+DRIVE_NOTE = ('Google Drive page: download the file in a browser (or with '
+              'gdown), then convert the local file')
+_IN1K_R50 = {'Training Data': 'ImageNet-1k', 'Architecture': ['ResNet-50']}
+_INTERCLR_URL = ('https://download.openmmlab.com/mmselfsup/interclr/'
+                 'interclr-moco_resnet50_8xb32-coslr-200e_in1k_20221206-'
+                 '38f8fdaf.pth')
+_CLD_CODE = 'https://github.com/frank-xwang/CLD-UnsupervisedLearning'
+_CLD_README = ('authors: frank-xwang/CLD-UnsupervisedLearning README, '
+               'ImageNet table ({}), linear evaluation of this checkpoint')
+
+
+def _drive(file_id: str) -> str:
+    return f'https://drive.google.com/file/d/{file_id}/view?usp=sharing'
+
+
+def _linear(top1: float, source: str) -> dict:
+    return {'Task': 'Linear Classification', 'Dataset': 'ImageNet-1k',
+            'Metrics': {'Top 1 Accuracy': top1}, 'Reported By': source}
+
+
+#: Checkpoints released by the methods' authors (method folder -> rows).
+#: Only URLs found in the authors' own READMEs / model zoo pages; only
+#: numbers the authors report. ContrastiveCrop (xyupeng/ContrastiveCrop) and
+#: BSIM (no public code) release no checkpoint.
+RELEASED = {
+    'interclr': [{
+        'Name': 'interclr-moco_resnet50_8xb32-coslr-200e_in1k_authors',
+        'Metadata': dict(Epochs=200, **{'Batch Size': 256}, **_IN1K_R50),
+        'In Collection': 'InterCLR',
+        'Released By': 'MMSelfSup 0.x model zoo (InterCLR\'s official '
+        'implementation)',
+        'Results': [
+            _linear(68.04, 'authors: MMSelfSup 0.x configs/selfsup/interclr/'
+                    'README.md (multi-head linear protocol, Feature5)'),
+            {'Task': 'SVM Classification', 'Dataset': 'PASCAL VOC2007',
+             'Metrics': {'mAP': 85.24},
+             'Reported By': 'authors: MMSelfSup 0.x configs/selfsup/interclr/'
+             'README.md (VOC07 SVM, Feature5)'}],
+        'Weights': _INTERCLR_URL,
+        'Weights SHA256': '38f8fdaf',
+        'Converted From': {
+            'Weights': _INTERCLR_URL,
+            'Code': 'https://github.com/open-mmlab/mmselfsup/tree/0.x/'
+            'configs/selfsup/interclr'},
+        'Conversion': f'{CONVERTER} {_INTERCLR_URL} '
+        'interclr-moco_resnet50_in1k_backbone.pth --depth 50 --verify',
+        'Config': 'configs/interclr/'
+        'interclr-moco_resnet50_8xb32-coslr-200e_in1k.py',
+    }],
+    'invp': [{
+        'Name': 'invp_resnet50_800e_in1k_authors',
+        'Metadata': dict(Epochs=800, **{'Batch Size': 128}, **_IN1K_R50),
+        'In Collection': 'InvP',
+        'Released By': 'WangFeng18/InvariancePropagation README',
+        'Results': [
+            _linear(71.3, 'authors: paper (arXiv 2010.11694, abstract); the '
+                    'README does not say which run the released file is'),
+            {'Task': 'Semi-supervised Classification (1% labels)',
+             'Dataset': 'ImageNet-1k', 'Metrics': {'Top 5 Accuracy': 78.2},
+             'Reported By': 'authors: paper (arXiv 2010.11694, abstract)'}],
+        'Weights': _drive('1mE1WafTJbEdJav5wF98I_RvTksSxuRpU'),
+        'Download': DRIVE_NOTE,
+        'Converted From': {
+            'Weights': _drive('1mE1WafTJbEdJav5wF98I_RvTksSxuRpU'),
+            'Code': 'https://github.com/WangFeng18/InvariancePropagation'},
+        'Conversion': f'{CONVERTER} DOWNLOADED.pth '
+        'invp_resnet50_in1k_backbone.pth --depth 50 --verify',
+        'Config': 'configs/invp/invp_resnet50_8xb16-coslr-800e_in1k.py',
+    }],
+    'cld': [
+        {
+            'Name': f'cld-mocov2-{head.lower()}_resnet50_200e_in1k_authors',
+            'Metadata': dict(Epochs=200, **{'Batch Size': 512}, **_IN1K_R50),
+            'In Collection': 'CLD',
+            'Released By': 'frank-xwang/CLD-UnsupervisedLearning README '
+            f'(MoCov2+CLD, {head} projection head)',
+            'Results': [_linear(top1, _CLD_README.format(
+                f'MoCov2+CLD, {head}, 200 epochs'))],
+            'Weights': _drive(file_id),
+            'Download': DRIVE_NOTE,
+            'Converted From': {'Weights': _drive(file_id),
+                               'Code': _CLD_CODE},
+            # main_imagenet_moco_cld.py pickles the SGD object and args
+            'Conversion': f'{CONVERTER} DOWNLOADED.pth.tar '
+            f'cld-mocov2-{head.lower()}_resnet50_in1k_backbone.pth '
+            '--allow-pickle --depth 50 --verify',
+            'Config': 'configs/cld/cld-mocov2_resnet50_8xb64-coslr-200e_'
+            'in1k.py',
+        } for head, top1, file_id in (
+            ('MLP', 69.2, '1LAd0YMaRLZtqjDTukf1OKyFTrGUt9YgP'),
+            ('NormMLP', 70.0, '1Jc2_rJiFZF1PzNB7UPyzhzpIv_NfUuls'))
+    ] + [
+        {
+            'Name': f'cld-infomin-{head.lower()}_resnet50_{epochs}e_in1k_'
+            'authors',
+            'Metadata': dict(Epochs=epochs, **{'Batch Size': 512},
+                             **_IN1K_R50),
+            'In Collection': 'CLD',
+            'Released By': 'frank-xwang/CLD-UnsupervisedLearning README '
+            f'(InfoMin+CLD, {head} projection head; no recipe in this '
+            'package)',
+            'Results': [_linear(top1, _CLD_README.format(
+                f'InfoMin+CLD, {head}, {epochs} epochs'))],
+            'Weights': _drive(file_id),
+            'Download': DRIVE_NOTE,
+            'Converted From': {'Weights': _drive(file_id),
+                               'Code': _CLD_CODE},
+            'Conversion': f'{CONVERTER} DOWNLOADED.pth '
+            f'cld-infomin-{head.lower()}_resnet50_in1k_backbone.pth '
+            '--depth 50 --verify',
+        } for head, epochs, top1, file_id in (
+            ('MLP', 100, 69.5, '1THFDbMdDlC81LJ8ZjNxTIanYZ-Dj238g'),
+            ('NormMLP', 200, 71.5, '18hs7B4eQQK03p-dRhvJsVkw34Lm5Sg_x'))
+    ],
+}
+
 HEADER = """\
 # Model zoo of mmssl_ext: {name}. Generated by
 # tools/benchmarks/model_zoo.py --write from the configs in this folder.
 # No checkpoint of these configs has been trained and published yet:
 # `Results: null` and no `Weights` mean exactly that (no numbers are
 # claimed). Publishing one = filling its Results / Weights / Weights SHA256
-# (kept by --write).
+# (kept by --write). Rows named *_authors are checkpoints released by the
+# method's authors (URL as published, their reported numbers, the command
+# that converts them); they come from RELEASED in the script.
 """
 
 
@@ -160,12 +288,21 @@ def build_metafile(method: str, root: str = ROOT) -> dict:
                 row[key] = prev[key]
         row['Config'] = cfg
         rows.append(row)
+    rows += copy.deepcopy(RELEASED.get(method, []))
     return {'Collections': [collection], 'Models': rows}
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """Write shared values out in full (no ``&id001`` anchors)."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
 def dump_metafile(meta: dict, name: str) -> str:
-    return HEADER.format(name=name) + '\n' + yaml.safe_dump(
-        meta, sort_keys=False, default_flow_style=False, width=79)
+    return HEADER.format(name=name) + '\n' + yaml.dump(
+        meta, Dumper=_NoAliasDumper, sort_keys=False,
+        default_flow_style=False, width=79)
 
 
 def present_methods(root: str = ROOT) -> List[str]:
@@ -194,12 +331,19 @@ def check(root: str = ROOT) -> List[str]:
         if meta is None:
             problems.append(f'{path} is missing')
             continue
-        listed = {r['Config'] for r in meta.get('Models') or []}
+        rows = meta.get('Models') or []
+        released = {r['Name']: r for r in RELEASED.get(m, [])}
+        listed = {r['Config'] for r in rows if r.get('Name') not in released}
         actual = set(method_configs(m, root))
         for c in sorted(actual - listed):
             problems.append(f'{path} does not list {c}')
         for c in sorted(listed - actual):
             problems.append(f'{path} lists {c}, which does not exist')
+        have = {r.get('Name'): r for r in rows}
+        for name, row in released.items():
+            if have.get(name) != row:
+                problems.append(f'{path}: released row {name} is missing or '
+                                'differs from RELEASED')
     for path in sorted(imported):
         if not osp.isfile(osp.join(root, path)):
             problems.append(f'model-index.yml imports missing {path}')

@@ -1,6 +1,7 @@
 """Offline clustering of the whole training set (DeepCluster-style), usable
 by any algorithm that exposes cluster state."""
 import copy
+import time
 from typing import Callable, Optional, Union
 
 import torch
@@ -169,15 +170,26 @@ class OfflineClusterHook(Hook):
         model = get_ori_model(runner.model)
         num_clusters, setter, _, _ = _model_api(model)
         loader = self._dataloader(runner)
+        t0 = time.perf_counter()
         feats = extract_features(runner.model, loader,
                                  feature=self._feature_fn(model),
                                  progress=self.progress)
+        t_extract = time.perf_counter() - t0
         opts = dict(self.clustering)
         seed = int(opts.pop('seed')) + int(runner.epoch)
         if dist.get_rank() == 0:
+            t0 = time.perf_counter()
             res = kmeans(feats, num_clusters, seed=seed,
                          key='num_clusters', **opts)
             labels, centroids = res.labels.cpu(), res.centroids.cpu()
+            t_kmeans = time.perf_counter() - t0
+            print_log(
+                f'k-means: {feats.shape[0]} x {feats.shape[1]} features -> '
+                f'K={num_clusters} (backend={opts["backend"]}, '
+                f'{opts["num_iters"]} iterations, pca_dim={opts["pca_dim"]}) '
+                f'in {t_kmeans:.2f}s; feature extraction {t_extract:.2f}s',
+                logger='current')
+            runner.message_hub.update_scalar('train/kmeans_time', t_kmeans)
         else:
             labels = centroids = None
         labels = broadcast_from_rank0(labels).to(feats.device)
