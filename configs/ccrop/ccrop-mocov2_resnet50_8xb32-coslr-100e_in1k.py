@@ -31,7 +31,10 @@ ccrop_test_pipeline = [
 ]
 # the data set is wrapped so that the crop reads each image's box; the inner
 # data set is built in this package's scope (ContrastiveCrop is ours)
+# collate_fn restated without the `_scope_` tag MMEngine adds to dicts
+# inherited from `mmpretrain::` bases (TypeError at the first batch)
 train_dataloader = dict(
+    collate_fn=dict(_delete_=True, type='default_collate'),
     dataset=dict(
         _delete_=True,
         type='ContrastiveCropDataset',

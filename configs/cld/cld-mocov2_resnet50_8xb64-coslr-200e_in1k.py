@@ -23,7 +23,11 @@ train_pipeline = [
     dict(type='MultiView', num_views=3, transforms=[_base_.view_pipeline]),
     dict(type='PackInputs')
 ]
-train_dataloader = dict(batch_size=64, dataset=dict(pipeline=train_pipeline))
+# collate_fn restated without the `_scope_` tag MMEngine adds to dicts
+# inherited from `mmpretrain::` bases (TypeError at the first batch)
+train_dataloader = dict(
+    collate_fn=dict(_delete_=True, type='default_collate'),
+    batch_size=64, dataset=dict(pipeline=train_pipeline))
 
 model = dict(
     type='MoCoCLD',

@@ -21,7 +21,10 @@ _base_ = [
 
 # ----------------------------------------------------------------- data
 # each epoch draws len(dataset) indices uniformly with replacement
+# collate_fn restated without the `_scope_` tag MMEngine adds to dicts
+# inherited from `mmpretrain::` bases (TypeError at the first batch)
 train_dataloader = dict(
+    collate_fn=dict(_delete_=True, type='default_collate'),
     sampler=dict(_delete_=True, type='ClusterSampler', replace=True))
 # clustering features: Resize 256 -> CenterCrop 224 (reference extractor)
 extract_pipeline = [

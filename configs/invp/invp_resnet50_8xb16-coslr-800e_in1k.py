@@ -60,7 +60,11 @@ train_pipeline = [
     dict(type='MultiView', num_views=1, transforms=[_base_.view_pipeline]),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
+# collate_fn restated without the `_scope_` tag MMEngine adds to dicts
+# inherited from `mmpretrain::` bases (TypeError at the first batch)
+train_dataloader = dict(
+    collate_fn=dict(_delete_=True, type='default_collate'),
+    batch_size=16, dataset=dict(pipeline=train_pipeline))
 
 # weighted-kNN monitor over the memory bank itself (no bank pass), every
 # epoch (K=200, sigma=0.07); the checkpoint with the best top-1 is kept

@@ -292,6 +292,16 @@ def test_knn_test_loops_match_the_monitors():
             continue
         name = _id(path)
         assert test.type == 'KNNTestLoop', name
+        if _is_digits(path):
+            # digits: validation = the val split against train_noval, test
+            # = the test split against all of train, same k and sigma
+            assert (cfg.val_dataloader.dataset.split,
+                    val.bank_dataloader.dataset.split) == ('val',
+                                                           'train_noval')
+            assert (cfg.test_dataloader.dataset.split,
+                    test.bank_dataloader.dataset.split) == ('test', 'train')
+            assert (test.k, test.sigma) == (val.k, val.sigma), name
+            continue
         assert {k: v for k, v in test.items() if k != 'type'} == {
             k: v for k, v in val.items() if k != 'type'}, name
         assert cfg.test_dataloader == cfg.val_dataloader, name

@@ -70,7 +70,10 @@ def linear_probe_top1(train_x: torch.Tensor, train_y: torch.Tensor,
     train_x, test_x = train_x.float().cpu(), test_x.float().cpu()
     train_y, test_y = train_y.long().cpu(), test_y.long().cpu()
     nc = num_classes or _num_classes(train_y, test_y)
-    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    mean, std = train_x.mean(0), train_x.std(0)
+    # a dimension (almost) constant on the training set (e.g. a border
+    # pixel that is always black) must not be blown up on the test set
+    std = std.clamp(min=1e-3 * float(std.max()) + 1e-12)
     tx, vx = (train_x - mean) / std, (test_x - mean) / std
     g = torch.Generator().manual_seed(0)
     lin = torch.nn.Linear(tx.size(1), nc)
