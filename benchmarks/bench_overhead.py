@@ -62,7 +62,7 @@ PAIRS = {
     'bsim-byol': ('bsim-byol', 'byol', 'fwd'),
     'bsim-simsiam': ('bsim-simsiam', 'simsiam', 'fwd'),
     'ccrop-mocov2': ('ccrop-mocov2', 'mocov2', 1.05),
-    'ccrop-simclr': ('ccrop-simclr', 'rcrop-simclr', 1.05),
+    'ccrop-simclr': ('ccrop-simclr', 'simclr', 1.05),
 }
 # encoder passes per image (with grad, without grad) of the BSIM pairs, base
 # then BSIM with mixed_view='a' (one extra gradient pass of the mixture)

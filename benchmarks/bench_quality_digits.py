@@ -52,8 +52,8 @@ from digits_rows import BASE, CANVAS_ROWS, CONFIGS  # noqa: E402
 
 ROWS = list(CONFIGS)
 # trivial row -> the recipe whose data / network it uses
-TRIVIAL = {FLOOR: 'mocov2', RAW: 'mocov2', FLOOR_C: 'rcrop-simclr-canvas',
-           RAW_C: 'rcrop-simclr-canvas'}
+TRIVIAL = {FLOOR: 'mocov2', RAW: 'mocov2', FLOOR_C: 'simclr-canvas',
+           RAW_C: 'simclr-canvas'}
 BASES = ('mocov2', 'simclr', 'byol', 'simsiam', 'npid')
 
 

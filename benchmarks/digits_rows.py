@@ -33,9 +33,8 @@ CONFIGS = {
     'simsiam': _C.format('bsim/simsiam', ''),
     'bsim-simsiam': _C.format('bsim/bsim-simsiam', ''),
     'ccrop-mocov2': _C.format('ccrop/ccrop-mocov2', ''),
-    'rcrop-simclr': _C.format('ccrop/rcrop-simclr', ''),
     'ccrop-simclr': _C.format('ccrop/ccrop-simclr', ''),
-    'rcrop-simclr-canvas': _C.format('ccrop/rcrop-simclr', '-canvas'),
+    'simclr-canvas': _C.format('ccrop/simclr', '-canvas'),
     'ccrop-simclr-canvas': _C.format('ccrop/ccrop-simclr', '-canvas'),
 }
 # method row -> the base algorithm it is compared with (same backbone,
@@ -50,11 +49,11 @@ BASE = {
     'bsim-byol': 'byol',
     'bsim-simsiam': 'simsiam',
     'ccrop-mocov2': 'mocov2',
-    'ccrop-simclr': 'rcrop-simclr',
-    'ccrop-simclr-canvas': 'rcrop-simclr-canvas',
+    'ccrop-simclr': 'simclr',
+    'ccrop-simclr-canvas': 'simclr-canvas',
 }
 # rows evaluated on the canvas digits (their floor / raw-pixel rows differ)
-CANVAS_ROWS = ('rcrop-simclr-canvas', 'ccrop-simclr-canvas')
+CANVAS_ROWS = ('simclr-canvas', 'ccrop-simclr-canvas')
 _PROGRESS_HOOKS = ('ContrastiveCropHook', 'InterCLRHook',
                    'OfflineClusterHook')
 # message-hub scalars that are not diagnostics of a method's mechanism

@@ -1,5 +1,5 @@
 # ContrastiveCrop + SimCLR on the CANVAS digits (see
-# rcrop-simclr_..._digits-canvas.py, its baseline): the recipe of
+# simclr_..._digits-canvas.py, its baseline): the recipe of
 # ccrop-simclr_..._digits.py with every data set placed on the canvas.
 _base_ = ['./ccrop-simclr_resnet18-cifar_1xb64-coslr-20e_digits.py']
 

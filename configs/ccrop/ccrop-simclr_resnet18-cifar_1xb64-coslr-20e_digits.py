@@ -1,12 +1,13 @@
-# ContrastiveCrop + simclr on the embedded digits. Identical to its baseline
-# (rcrop-simclr_resnet18-cifar_1xb64-coslr-20e_digits.py) except that the crop is ContrastiveCrop (same
+# ContrastiveCrop + SimCLR on the embedded digits. Identical to its baseline,
+# the SimCLR digits recipe (configs/bsim/simclr_..._digits.py, the base of
+# every SimCLR-based digits row), except that the crop is ContrastiveCrop (same
 # scale / crop_ratio_range), the training set is wrapped in
 # ContrastiveCropDataset and ContrastiveCropHook refreshes the boxes.
 # Schedule scaled from the authors' 100/100 of 500 epochs to this 20-epoch
 # budget in the same proportion: warm-up 4 epochs, boxes refreshed after
 # epochs 4/8/12/16. alpha 0.1 and threshold 0.1 as the authors' small
 # (32 px) recipes.
-_base_ = ['./rcrop-simclr_resnet18-cifar_1xb64-coslr-20e_digits.py']
+_base_ = ['../bsim/simclr_resnet18-cifar_1xb64-coslr-20e_digits.py']
 
 # the digits view pipeline of configs/_base_/datasets/digits_bs64.py with
 # its RandomResizedCrop replaced by ContrastiveCrop (same scale range)

@@ -96,8 +96,8 @@ def test_config_builds(path):
 def test_digits_pairs_differ_only_in_the_crop():
     suffix = '_resnet18-cifar_1xb64-coslr-20e_digits.py'
     for algo, base in (
-            ('simclr', osp.join(ROOT, 'configs', 'ccrop',
-                                'rcrop-simclr' + suffix)),
+            ('simclr', osp.join(ROOT, 'configs', 'bsim',
+                                'simclr' + suffix)),
             ('mocov2', osp.join(ROOT, 'configs', 'mocov2',
                                 'mocov2' + suffix))):
         c = Config.fromfile(osp.join(
