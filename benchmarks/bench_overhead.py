@@ -6,9 +6,9 @@ process: time per training iteration from the real digits configs.
 
 Each row is a full MMEngine ``Runner`` built from the row's digits config
 (model, optimizer wrapper, parameter schedulers, the method's own hooks such
-as ``InterCLRHook`` / ``ContrastiveCropHook``), set up as ``Runner.train``
-does (``before_run``, weight init, ``before_train``, ``before_train_epoch``:
-memory banks initialised, initial clustering done, ContrastiveCrop boxes
+as ``OfflineClusterHook`` / ``ContrastiveCropHook``), set up as
+``Runner.train`` does (``before_run``, weight init, ``before_train``,
+``before_train_epoch``: memory banks initialised, initial clustering done, ContrastiveCrop boxes
 computed once and switched on). One iteration is
 
 * ``data``: one batch through the row's training pipeline in this process

@@ -54,8 +54,7 @@ BASE = {
 }
 # rows evaluated on the canvas digits (their floor / raw-pixel rows differ)
 CANVAS_ROWS = ('simclr-canvas', 'ccrop-simclr-canvas')
-_PROGRESS_HOOKS = ('ContrastiveCropHook', 'InterCLRHook',
-                   'OfflineClusterHook')
+_PROGRESS_HOOKS = ('ContrastiveCropHook', 'OfflineClusterHook')
 # message-hub scalars that are not diagnostics of a method's mechanism
 _NOT_DIAG = ('loss', 'lr', 'time', 'data_time', 'momentum')
 

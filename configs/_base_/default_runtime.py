@@ -19,6 +19,9 @@ default_hooks = dict(
     # precision, ...) against the training set's true labels, for models
     # that define `diagnostics`; monitoring only
     diagnostics=dict(type='DiagnosticsHook', interval=50),
+    # every memory (bank, labels, neighbour table) has one row per training
+    # sample, checked before training
+    memory_check=dict(type='MemoryCheckHook'),
 )
 
 env_cfg = dict(

@@ -26,8 +26,8 @@ train_dataloader = dict(
 
 model = dict(
     type='DeepCluster',
-    num_clusters=num_clusters,
-    length=num_train,
+    memory=dict(type='LabelMemory', length=num_train,
+                num_clusters=num_clusters),
     with_sobel=True,
     # the common digits backbone, with 2 input channels (Sobel responses)
     backbone=dict(type='ResNet_CIFAR', depth=18, in_channels=2,
@@ -53,7 +53,6 @@ custom_hooks = [
          initial=True,
          interval=1,
          reset_head=True,
-         reweight=False,
          uniform_sampling=True),
 ]
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'head': dict(momentum=0.)}))

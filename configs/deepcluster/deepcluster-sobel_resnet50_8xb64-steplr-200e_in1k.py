@@ -19,8 +19,8 @@ num_clusters = 10000
 # ---------------------------------------------------------------- model
 model = dict(
     type='DeepCluster',
-    num_clusters=num_clusters,
-    length=num_train,
+    memory=dict(type='LabelMemory', length=num_train,
+                num_clusters=num_clusters),
     with_sobel=True,
     data_preprocessor=_base_.data_preprocessor,
     backbone=dict(type='ResNet', depth=50, in_channels=2,
@@ -36,7 +36,6 @@ custom_hooks = [
          initial=True,
          interval=1,
          reset_head=True,
-         reweight=False,
          uniform_sampling=True),
 ]
 

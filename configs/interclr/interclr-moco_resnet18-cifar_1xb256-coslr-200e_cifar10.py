@@ -9,7 +9,7 @@
 #   * margin -0.5, loss weights 0.75 / 0.25, tau 0.2, centroids every 10 it.;
 #   * SGD lr 0.03 (batch 256), wd 5e-4, cosine; key momentum m = 0.99.
 # Ablation switches as in the ImageNet recipe (--cfg-options
-# model.neg_sampling=hard, model.online_labels=False, model.inter_head...).
+# model.neg_sampling=hard, model.inter_head..., offline labels).
 _base_ = ['../_base_/datasets/cifar10.py', '../_base_/default_runtime.py']
 
 num_train = 50000
@@ -59,8 +59,7 @@ model = dict(
                     cos_margin=-0.5, arc_margin=None),
     memory=dict(type='ClusterMemory', length=num_train, feat_dim=128,
                 num_clusters=400, momentum=1.0, min_cluster=10,
-                init='data'),
-    online_labels=True,
+                init='data', online_labels=True),
     neg_num=1024,
     neg_sampling='semihard',
     semihard_neg_pool_num=5000,
@@ -70,15 +69,15 @@ model = dict(
     share_neck=True)
 
 custom_hooks = [
-    dict(type='InterCLRHook',
+    dict(type='OfflineClusterHook',
          extract_dataloader=extract_dataloader,
          clustering=dict(num_iters=20, normalize=True, pca_dim=-1),
+         initial=True,
+         interval=None),
+    dict(type='ClusterMemoryHook',
          centroids_update_interval=10,
          deal_with_small_clusters_interval=1,
-         evaluate_interval=50,
-         warmup_epochs=0,
-         initial=True,
-         interval=10)
+         evaluate_interval=50),
 ]
 
 optim_wrapper = dict(

@@ -22,5 +22,6 @@ model = dict(
     data_preprocessor=data_preprocessor,
     memory=dict(length=50000, num_clusters=400))
 custom_hooks = [
-    dict(_base_.custom_hooks[0], extract_dataloader=extract_dataloader)
+    dict(_base_.custom_hooks[0], extract_dataloader=extract_dataloader),
+    _base_.custom_hooks[1],
 ]

@@ -9,9 +9,11 @@
 # momentum 1.0 (replace), centroids every 10 iterations.
 #   python tools/train.py configs/interclr/interclr-moco_resnet18-cifar_1xb64-coslr-20e_digits.py
 # Ablations: --cfg-options model.neg_sampling=hard|random|semieasy
-#   model.online_labels=False  model.inter_head.cos_margin=None
-#   model.inter_head.arc_margin=0.5  model.share_neck=False
-#   custom_hooks.0.warmup_epochs=2
+#   model.inter_head.cos_margin=None  model.inter_head.arc_margin=0.5
+#   model.share_neck=False
+# Offline labels: model.memory.online_labels=False, custom_hooks.0.interval=5
+# and no ClusterMemoryHook; a warm-up: a ModelParamScheduleHook (see the
+# ImageNet recipe).
 _base_ = ['../mocov2/mocov2_resnet18-cifar_1xb64-coslr-20e_digits.py']
 
 num_train = 4000
@@ -23,8 +25,8 @@ model = dict(
                     loss=dict(type='CrossEntropyLoss'), temperature=0.2,
                     cos_margin=-0.5, arc_margin=None),
     memory=dict(type='ClusterMemory', length=num_train, feat_dim=64,
-                num_clusters=40, momentum=1.0, min_cluster=20, init='data'),
-    online_labels=True,
+                num_clusters=40, momentum=1.0, min_cluster=20, init='data',
+                online_labels=True),
     neg_num=256,
     neg_sampling='semihard',
     semihard_neg_pool_num=1000,
@@ -34,7 +36,7 @@ model = dict(
     share_neck=True)
 
 custom_hooks = [
-    dict(type='InterCLRHook',
+    dict(type='OfflineClusterHook',
          extract_dataloader=dict(
              batch_size=256,
              num_workers=0,
@@ -44,10 +46,10 @@ custom_hooks = [
              dataset=dict(type='DigitsDataset', split='train',
                           pipeline=[dict(type='PackInputs')])),
          clustering=dict(num_iters=20, normalize=True, pca_dim=-1),
+         initial=True,
+         interval=None),
+    dict(type='ClusterMemoryHook',
          centroids_update_interval=10,
          deal_with_small_clusters_interval=1,
-         evaluate_interval=50,
-         warmup_epochs=0,
-         initial=True,
-         interval=5)
+         evaluate_interval=50),
 ]

@@ -7,8 +7,11 @@
 # preprocessor, batch, SGD lr 0.03 / wd 1e-4, cosine over 200 epochs); the
 # training set is sampled with replacement, as the reference (`replace=True`).
 # Ablations (--cfg-options):
-#   labels   : model.online_labels=False (offline labels, re-clustered every
-#              custom_hooks.0.interval epochs -- set via a child config)
+#   labels   : model.memory.online_labels=False custom_hooks.0.interval=10
+#              (offline labels, re-clustered every 10 epochs) and drop
+#              custom_hooks[1] (ClusterMemoryHook: online labels only)
+#   warm-up  : add dict(type='ModelParamScheduleHook', end=E,
+#              params=dict(intra_loss_weight=1., inter_loss_weight=0.))
 #   sampling : model.neg_sampling=hard|random|semieasy|semihard
 #   margin   : model.inter_head.cos_margin=None model.inter_head.arc_margin=0.5
 #              (intra: model.head.cos_margin=... / model.head.arc_margin=...)
@@ -62,8 +65,8 @@ model = dict(
         num_clusters=num_clusters,
         momentum=1.0,  # weight of the new key: 1.0 = replace (reference)
         min_cluster=20,
-        init='data'),
-    online_labels=True,
+        init='data',
+        online_labels=True),
     neg_num=16384,
     neg_sampling='semihard',
     semihard_neg_pool_num=128000,
@@ -73,8 +76,10 @@ model = dict(
     share_neck=True)
 
 custom_hooks = [
+    # initial clustering of the training set into the memory (bank, labels,
+    # centroids); interval=None: online labels are never re-clustered
     dict(
-        type='InterCLRHook',
+        type='OfflineClusterHook',
         extract_dataloader=dict(
             batch_size=256,
             num_workers=8,
@@ -86,12 +91,14 @@ custom_hooks = [
                          pipeline=extract_pipeline)),
         # k-means: 20 iterations on L2-normalised features, no PCA
         clustering=dict(num_iters=20, normalize=True, pca_dim=-1),
+        initial=True,
+        interval=None),
+    # online labels: centroids, small clusters, cluster-size log
+    dict(
+        type='ClusterMemoryHook',
         centroids_update_interval=10,  # iterations
         deal_with_small_clusters_interval=1,  # iterations
-        evaluate_interval=50,  # iterations
-        warmup_epochs=0,
-        initial=True,
-        interval=10)  # epochs between re-clusterings (offline labels only)
+        evaluate_interval=50),  # iterations
 ]
 
 # ------------------------------------------------------------- schedule

@@ -11,11 +11,10 @@ data_len = 50000
 
 model = dict(
     type='InvP',
-    data_len=data_len,
-    feat_dim=128,
-    memory_momentum=0.5,  # weight of the NEW feature; authors' m=0.5 -> 0.5
-    bank_init='uniform',
-    num_neighbours=4,
+    # bank + kNN table; momentum weights the NEW feature: authors' m=0.5
+    # -> 0.5
+    memory=dict(type='NeighbourMemory', length=data_len, feat_dim=128,
+                momentum=0.5, init='uniform', num_neighbours=4),
     lambda_inv=0.6,
     ramp_up='binary',
     ramp_epochs=30,

@@ -21,11 +21,10 @@ _base_ = [
 
 model = dict(
     type='InvP',
-    data_len=4000,
-    feat_dim=128,
-    memory_momentum=0.5,  # weight of the NEW feature; authors' m=0.5 -> 0.5
-    bank_init='uniform',
-    num_neighbours=4,
+    # bank + kNN table; momentum weights the NEW feature: authors' m=0.5
+    # -> 0.5
+    memory=dict(type='NeighbourMemory', length=4000, feat_dim=128,
+                momentum=0.5, init='uniform', num_neighbours=4),
     lambda_inv=0.6,
     ramp_up='binary',
     ramp_epochs=1,

@@ -32,7 +32,9 @@ model = dict(
               in_channels=64, loss=dict(type='CrossEntropyLoss')),
     memory=dict(type='ClusterMemory', length=num_train, feat_dim=64,
                 num_clusters=num_clusters, momentum=0.5, min_cluster=10,
-                init='data'))
+                init='data'),
+    # loss weights (1 / cluster size) ** 0.5, from the current labels
+    reweight_pow=0.5)
 
 custom_hooks = [
     dict(type='OfflineClusterHook',
@@ -47,15 +49,11 @@ custom_hooks = [
                           pipeline=[dict(type='PackInputs')])),
          clustering=dict(num_iters=20, pca_dim=-1, normalize=True),
          initial=True,
-         interval=None,
-         reweight=True,
-         reweight_pow=0.5),
+         interval=None),
     dict(type='ClusterMemoryHook',
          centroids_update_interval=10,
          deal_with_small_clusters_interval=1,
-         evaluate_interval=50,
-         reweight=True,
-         reweight_pow=0.5),
+         evaluate_interval=50),
 ]
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'head': dict(momentum=0.)}))
 default_hooks = dict(

@@ -30,7 +30,9 @@ model = dict(
     # momentum weights the NEW feature (0.5 in both conventions)
     memory=dict(type='ClusterMemory', length=num_train, feat_dim=256,
                 num_clusters=num_clusters, momentum=0.5, min_cluster=20,
-                init='data'))
+                init='data'),
+    # loss weights (1 / cluster size) ** 0.5, from the current labels
+    reweight_pow=0.5)
 
 custom_hooks = [
     # initial clustering only (interval=None): k-means K=10000, no PCA,
@@ -39,15 +41,11 @@ custom_hooks = [
          extract_dataloader=_base_.extract_dataloader,
          clustering=dict(num_iters=20, pca_dim=-1, normalize=True),
          initial=True,
-         interval=None,
-         reweight=True,
-         reweight_pow=0.5),
+         interval=None),
     dict(type='ClusterMemoryHook',
          centroids_update_interval=10,
          deal_with_small_clusters_interval=1,
-         evaluate_interval=50,
-         reweight=True,
-         reweight_pow=0.5),
+         evaluate_interval=50),
 ]
 
 # -------------------------------------------------------------- schedule

@@ -41,11 +41,12 @@ def test_config_builds(path):
     assert (cfg.val_cfg.k, cfg.val_cfg.sigma) == (200, 0.07)
     assert cfg.default_hooks.checkpoint.save_best == 'knn/top1'
     assert cfg.model_wrapper_cfg.broadcast_buffers is False
-    assert model['memory_momentum'] == 0.5
-    if model['data_len'] > 100000:  # ImageNet: build a smaller bank
-        model['data_len'] = 8192
+    memory = model['memory']
+    assert memory['type'] == 'NeighbourMemory' and memory['momentum'] == 0.5
+    if memory['length'] > 100000:  # ImageNet: build a smaller bank
+        memory['length'] = 8192
     built = MODELS.build(model)
-    assert built.memory.bank.shape[0] == model['data_len']
+    assert built.memory.bank.shape[0] == memory['length']
 
 
 def _cfg(name):

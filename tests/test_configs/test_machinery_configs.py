@@ -8,6 +8,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
+from mmssl_ext.models.memories import check_memories
 from mmssl_ext.registry import DATA_SAMPLERS, HOOKS, MODELS, TRANSFORMS
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
@@ -68,13 +69,12 @@ def test_config_builds(path):
         assert TRANSFORMS.get(t) is not None, t
     # memory / label length = training set length
     n = 4000 if digits else 1281167
-    length = (cfg.model.memory.length if 'memory' in cfg.model else
-              cfg.model.length)
-    assert length == n
+    assert cfg.model.memory.length == n
+    assert cfg.default_hooks.memory_check.type == 'MemoryCheckHook'
     if digits:
         assert cfg.train_dataloader.batch_size == 64
         assert cfg.train_dataloader.dataset.type == 'DigitsDataset'
-        model.check_dataset_length(n)
+        check_memories(model, n)
 
 
 def test_imagenet_recipes_match_mmselfsup():
@@ -101,6 +101,8 @@ def test_imagenet_recipes_match_mmselfsup():
         'deepcluster-sobel_resnet50_8xb64-steplr-200e_in1k.py'))
     h = c.custom_hooks[0]
     assert h.clustering.pca_dim == 256 and h.interval == 1
-    assert h.reset_head and h.uniform_sampling and not h.reweight
+    assert h.reset_head and h.uniform_sampling and h.interval == 1
+    assert c.model.memory.type == 'LabelMemory'
+    assert 'reweight_pow' not in c.model  # uniform class weights
     assert c.model.with_sobel and c.model.backbone.in_channels == 2
     assert c.optim_wrapper.optimizer.lr == 0.1

@@ -1,5 +1,5 @@
 """InterCLR under DDP: 2 processes (gloo, CPU), a real Runner with
-MMDistributedDataParallel and InterCLRHook; the replicated state (bank,
+MMDistributedDataParallel and InterCLR's hooks; the replicated state (bank,
 labels, centroids, queue, split counter) must be identical on both ranks and
 built from both ranks' samples."""
 import tempfile
@@ -27,7 +27,7 @@ def _train(rank, world_size, work_dir, share_neck):
     from mmpretrain.utils import get_ori_model
 
     class KeepInit(Hook):
-        priority = 'LOWEST'  # after InterCLRHook.before_train
+        priority = 'LOWEST'  # after OfflineClusterHook.before_train
 
         def before_train(self, runner):
             self.bank = get_ori_model(runner.model).memory.bank.clone()
@@ -48,15 +48,15 @@ def _train(rank, world_size, work_dir, share_neck):
         queue_len=12, feat_dim=8, momentum=0.01, neg_num=4,
         semihard_neg_pool_num=8, semieasy_neg_pool_num=8,
         share_neck=share_neck)
-    hook = dict(
-        type='InterCLRHook',
-        extract_dataloader=dict(
-            batch_size=4, num_workers=0,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            collate_fn=dict(type='default_collate'),
-            dataset=dict(DATA, pipeline=[dict(type='PackInputs')])),
-        clustering=dict(backend='torch'),
-        centroids_update_interval=2)
+    hooks = [
+        dict(type='OfflineClusterHook',
+             extract_dataloader=dict(
+                 batch_size=4, num_workers=0,
+                 sampler=dict(type='DefaultSampler', shuffle=False),
+                 collate_fn=dict(type='default_collate'),
+                 dataset=dict(DATA, pipeline=[dict(type='PackInputs')])),
+             clustering=dict(backend='torch')),
+        dict(type='ClusterMemoryHook', centroids_update_interval=2)]
     runner = Runner(
         model=model,
         work_dir=work_dir,
@@ -76,7 +76,7 @@ def _train(rank, world_size, work_dir, share_neck):
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05,
                                           momentum=0.9)),
         train_cfg=dict(by_epoch=True, max_epochs=1),
-        custom_hooks=[hook, keep],
+        custom_hooks=hooks + [keep],
         default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
                            checkpoint=None),
         randomness=dict(seed=0),
@@ -159,7 +159,7 @@ def _eq_steps(rank, world_size):
     g = torch.Generator().manual_seed(1)
     feats = torch.randn(EQ_N, 8, generator=g)
     labels = torch.arange(EQ_N) % 4
-    model.init_memory(feats, labels)
+    model.memory.init_memory(feats, labels)
     ori = model
     if world_size > 1:
         model = MMDistributedDataParallel(module=model, device_ids=None,
@@ -174,9 +174,9 @@ def _eq_steps(rank, world_size):
                     data_samples=[DataSample(metainfo=dict(sample_idx=int(i)))
                                   for i in idx[sl]])
         log = model.train_step(data, optim)
-        ori.deal_with_small_clusters()
+        ori.memory.deal_with_small_clusters()
         if step % 2 == 1:
-            ori.update_centroids()
+            ori.memory.update_centroids()
         logs.append({k: float(v.detach()) for k, v in log.items()})
         sd = ori.state_dict()
         states.append({k: sd[k].clone() for k in (

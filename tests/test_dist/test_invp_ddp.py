@@ -12,9 +12,8 @@ from mmssl_ext.testing import run_in_processes
 N, B, STEPS = 24, 8, 3  # global batch 8 = 2 ranks x 4
 MODEL = dict(
     type='InvP',
-    data_len=N,
-    feat_dim=8,
-    num_neighbours=2,
+    memory=dict(type='NeighbourMemory', length=N, feat_dim=8,
+                num_neighbours=2, init='uniform'),
     ramp_up='none',
     data_preprocessor=dict(type='SelfSupDataPreprocessor'),
     backbone=dict(type='ResNet_CIFAR', depth=18, stem_channels=4,
@@ -65,7 +64,7 @@ def _steps(rank, world_size):
                           for i in idx[sl]])
         log = model.train_step(data, optim)
         logs.append({k: float(v.detach()) for k, v in log.items()})
-        states.append((ori.memory.bank.clone(), ori.neighbours.clone()))
+        states.append((ori.memory.bank.clone(), ori.memory.neighbours.clone()))
     return states, logs
 
 

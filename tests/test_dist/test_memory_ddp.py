@@ -33,7 +33,7 @@ def _run(rank, world):
         sl = slice(0, cut) if rank == 0 else slice(cut, None)
         if world == 1:
             sl = slice(None)
-        ratios.append(cm.update(idx[sl], f[sl]))
+        ratios.append(cm.update(idx[sl], f[sl])['change_ratio'])
         fm.update(idx[sl], f[sl])
         q.enqueue(f[sl])
         smalls.append(cm.deal_with_small_clusters())

@@ -58,17 +58,19 @@ def test_pseudo_labels_need_a_label_bank(tiny):
     cfg, ckpt = tiny
     with pytest.raises(ValueError, match='--split train'):
         tsne.visualize_tsne(cfg, ckpt, split='test', color_by='pseudo')
-    with pytest.raises(ValueError, match='label_bank'):
+    with pytest.raises(ValueError, match='pseudo-label memory'):
         tsne.visualize_tsne(cfg, ckpt, split='train', color_by='pseudo',
                             out=None)
 
 
 def test_find_label_bank_and_plot(tmp_path):
+    from mmssl_ext.models.memories import FeatureMemory, LabelMemory
     m = torch.nn.Module()
-    m.memory = torch.nn.Module()
-    m.memory.register_buffer('label_bank', torch.tensor([2, 0, 1, 1]))
+    m.bank = FeatureMemory(4, 2)
+    m.memory = LabelMemory(4, 3)
+    m.memory.set_clusters(None, torch.tensor([2, 0, 1, 1]))
     name, bank = tsne.find_label_bank(m)
-    assert name == 'memory.label_bank' and bank.tolist() == [2, 0, 1, 1]
+    assert name == 'memory.labels' and bank.tolist() == [2, 0, 1, 1]
     assert tsne.find_label_bank(torch.nn.Linear(2, 2)) is None
     pts = tsne.tsne_2d(np.random.RandomState(0).randn(12, 5), perplexity=3)
     assert pts.shape == (12, 2)

@@ -44,24 +44,28 @@ def test_accepted_arguments_follow_kwargs_up_the_mro():
     # **kwargs that reach object.__init__ accept nothing more
     assert accepted_arguments(Open) == set()
     from mmssl_ext.datasets import DigitsDataset
-    from mmssl_ext.models.algorithms import InvP
+    from mmssl_ext.models import InvP, NeighbourMemory
     got = accepted_arguments(DigitsDataset)
     assert {'split', 'img_size', 'pipeline', 'test_mode'} <= got
-    assert accepted_arguments(InvP) >= {'num_neighbours', 'backbone'}
-    assert 'num_neighbors' not in accepted_arguments(InvP)
+    assert accepted_arguments(InvP) >= {'memory', 'backbone', 'lambda_inv'}
+    # NeighbourMemory's **kwargs reach FeatureMemory's arguments
+    assert accepted_arguments(NeighbourMemory) >= {
+        'num_neighbours', 'length', 'feat_dim', 'momentum', 'init', 'seed'}
+    assert 'num_neighbors' not in accepted_arguments(NeighbourMemory)
 
 
 def test_misspelled_keys_get_did_you_mean():
     cfg = Config.fromfile(INVP_DIGITS)
-    cfg.model['num_neighbors'] = cfg.model.pop('num_neighbours')
+    cfg.model.memory['num_neighbors'] = cfg.model.memory.pop(
+        'num_neighbours')
     cfg.train_dataloader.dataset['splt'] = 'train'
     cfg.custom_hooks = [dict(type='ContrastiveCropHook', warmup_epoch=1)]
     with pytest.raises(UnknownConfigKeyError) as err:
         check_config_arguments(cfg)
     lines = str(err.value).splitlines()
     assert len(lines) == 4  # header + one line per problem
-    assert ("model (InvP): unknown argument 'num_neighbors'; did you mean "
-            "'num_neighbours'?") in lines[1]
+    assert ("model.memory (NeighbourMemory): unknown argument "
+            "'num_neighbors'; did you mean 'num_neighbours'?") in lines[1]
     assert "train_dataloader.dataset (DigitsDataset): unknown argument " \
         "'splt'; did you mean 'split'?" in str(err.value)
     assert "custom_hooks[0] (ContrastiveCropHook): unknown argument " \
@@ -82,9 +86,9 @@ def test_upstream_classes_and_scoped_types_are_left_alone():
         custom_hooks=[dict(type='EMAHook', momentum=0.1)]))
     assert find_unknown_arguments(cfg) == []
     cfg = Config(dict(default_scope='mmpretrain', model=dict(
-        type='mmssl_ext.InvP', num_neighbors=3)))
+        type='mmssl_ext.InvP', lamda_inv=3)))
     (msg, ) = find_unknown_arguments(cfg)
-    assert "'num_neighbors'; did you mean 'num_neighbours'" in msg
+    assert "'lamda_inv'; did you mean 'lambda_inv'" in msg
 
 
 def test_no_shipped_config_is_flagged():
@@ -110,7 +114,7 @@ def test_train_stops_before_the_runner(tmp_path, monkeypatch, capsys):
     work = tmp_path / 'w'
     monkeypatch.setattr(sys, 'argv', [
         'train.py', INVP_DIGITS, '--work-dir', str(work), '--cfg-options',
-        'model.num_neighbors=4'])
+        'model.memory.num_neighbors=4'])
     with pytest.raises(SystemExit) as e:
         _tool('train').main()
     assert e.value.code == 2

@@ -15,8 +15,8 @@ points are drawn coloured by
 
 * ``label``: the ground-truth class, or
 * ``pseudo``: the pseudo-label the model holds for each training sample
-  (the ``label_bank`` buffer of clustering methods: ODC, DeepCluster,
-  InterCLR's memory); only for ``--split train``.
+  (the labels of the pseudo-label memory of clustering methods: ODC,
+  DeepCluster, InterCLR); only for ``--split train``.
 
 CHECKPOINT: a pre-training checkpoint or a backbone-only file (path or URL).
 
@@ -83,12 +83,15 @@ def _close_file_logs(runner) -> None:
 
 
 def find_label_bank(model):
-    """The first ``label_bank`` buffer of ``model`` (clustering memories),
-    or None."""
-    for name, buf in model.named_buffers():
-        if name == 'label_bank' or name.endswith('.label_bank'):
-            return name, buf
-    return None
+    """``(name, labels)`` of the pseudo-label memory of ``model`` (the
+    ``ClusterMemory`` / ``LabelMemory`` of ODC, DeepCluster, InterCLR), or
+    None."""
+    from mmssl_ext.models.memories import ClusterState, find_memories
+    found = find_memories(model, ClusterState)
+    if not found:
+        return None
+    name, memory = found[0]
+    return f'{name}.labels', memory.labels
 
 
 def tsne_2d(feats: np.ndarray, perplexity: float = 30.,
@@ -185,7 +188,7 @@ def visualize_tsne(cfg, checkpoint: str, split: str = 'test',
         if found is None:
             raise ValueError(
                 f'--color-by pseudo: the model of {cfg.filename} has no '
-                'label_bank buffer (only clustering methods such as ODC, '
+                'pseudo-label memory (only clustering methods such as ODC, '
                 'DeepCluster and InterCLR keep pseudo-labels)')
         if kind != 'full':
             raise ValueError('--color-by pseudo needs the pre-training '

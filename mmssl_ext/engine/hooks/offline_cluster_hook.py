@@ -1,5 +1,6 @@
-"""Offline clustering of the whole training set (DeepCluster-style), usable
-by any algorithm that exposes cluster state."""
+"""Offline clustering of the whole training set into the model's
+pseudo-label memory (DeepCluster; the initial clustering of ODC and
+InterCLR; InterCLR's offline labels)."""
 import copy
 import time
 from typing import Callable, Optional, Union
@@ -10,6 +11,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmpretrain.utils import get_ori_model
 
+from mmssl_ext.models.memories import (ClusterState, check_memories,
+                                       find_memories)
 from mmssl_ext.models.utils.kmeans import kmeans
 from mmssl_ext.registry import HOOKS
 from mmssl_ext.utils.dist import broadcast_from_rank0
@@ -17,6 +20,27 @@ from mmssl_ext.utils.extract import extract_features
 
 _KMEANS_KEYS = ('backend', 'num_iters', 'spherical', 'pca_dim', 'seed',
                 'normalize', 'init', 'chunk_size')
+
+
+def check_interval(key: str, value: Optional[int]) -> Optional[int]:
+    """The interval rule of the clustering hooks: an int >= 1, or None to
+    switch the action off."""
+    if value is not None and (isinstance(value, bool)
+                              or not isinstance(value, int) or value < 1):
+        raise ValueError(f'{key}={value!r} must be an int >= 1, or None to '
+                         'switch it off')
+    return value
+
+
+def cluster_memory(model, hook: str) -> ClusterState:
+    """The pseudo-label memory of ``model`` (exactly one is expected)."""
+    found = find_memories(model, ClusterState)
+    if len(found) != 1:
+        raise TypeError(
+            f'{hook} needs exactly one pseudo-label memory (ClusterMemory or '
+            f'LabelMemory) in the model; {type(model).__name__} has '
+            f'{[name for name, _ in found] or "none"}')
+    return found[0][1]
 
 
 def cluster_size_summary(labels: torch.Tensor, k: int) -> dict:
@@ -30,84 +54,70 @@ def cluster_size_summary(labels: torch.Tensor, k: int) -> dict:
         median=float(hist.float().median()))
 
 
-def log_cluster_sizes(runner, labels: torch.Tensor, k: int,
+def log_cluster_sizes(runner, memory: ClusterState,
                       prefix: str = 'clusters') -> dict:
-    """Log :func:`cluster_size_summary` (rank 0) and push the numbers to the
-    message hub as ``train/<prefix>_<field>`` scalars."""
-    s = cluster_size_summary(labels, k)
+    """Log the cluster sizes of ``memory`` (rank 0) and push them to the
+    message hub as ``train/<prefix>_{empty,min,max}`` scalars."""
+    s = cluster_size_summary(memory.labels, memory.num_clusters)
     print_log(
-        f'{prefix}: K={k}, empty={s["empty"]}, size min={s["min"]}, '
-        f'median={s["median"]:.1f}, max={s["max"]}',
+        f'{prefix}: K={s["num_clusters"]}, empty={s["empty"]}, size '
+        f'min={s["min"]}, median={s["median"]:.1f}, max={s["max"]}',
         logger='current')
     for key in ('empty', 'min', 'max'):
         runner.message_hub.update_scalar(f'train/{prefix}_{key}', s[key])
     return s
 
 
-def _model_api(model):
-    """Return (num_clusters, setter, has_clusters, labels) of ``model``:
-    the declared cluster API, or a ``model.memory`` ClusterMemory."""
-    if hasattr(model, 'set_clusters'):
-        return (model.num_clusters, model.set_clusters, model.has_clusters,
-                model.cluster_labels)
-    mem = getattr(model, 'memory', None)
-    if mem is not None and hasattr(mem, 'init_memory'):
-        return (mem.num_clusters,
-                lambda f, lab, c=None: mem.init_memory(f, lab),
-                lambda: bool(mem.initialized), lambda: mem.label_bank)
-    raise TypeError(
-        f'{type(model).__name__} exposes no cluster state: implement '
-        'num_clusters / set_clusters(feats, labels, centroids) / '
-        'has_clusters() / cluster_labels(), or hold a ClusterMemory as '
-        '`memory`')
-
-
 @HOOKS.register_module()
 class OfflineClusterHook(Hook):
     """Extract features of the whole training set, k-means them and hand
-    labels / centroids to the model (DeepCluster; ODC's initial clustering).
+    the labels to the model's pseudo-label memory.
 
-    When: ``before_train`` if ``initial`` and the model holds no clusters
-    yet (a resumed or loaded checkpoint already carries them), and after
-    every ``interval`` training epochs (``None``: initial only).
+    The memory is the model's one :class:`~mmssl_ext.models.memories.
+    ClusterState` module (a ``ClusterMemory`` or a ``LabelMemory``, found by
+    type); the features are ``model.clustering_feature(inputs)``, the method
+    every clustering algorithm declares (or ``feature``).
+
+    When: ``before_train`` if the memory holds no labels yet (a resumed or
+    loaded checkpoint brings them), and after every ``interval`` training
+    epochs (``None``: initial clustering only). Before training, every
+    memory of the model is checked against the training-set length.
 
     Steps (identical with 1 or N processes):
 
     1. ``extract_features`` (:mod:`mmssl_ext.utils.extract`) runs the model
        in eval mode over ``extract_dataloader`` (the training images with a
        test pipeline, ``DefaultSampler(shuffle=False, round_up=False)``):
-       each rank embeds its slice, rows are placed by ``sample_idx`` and
-       summed across ranks (duplicates averaged), so every rank gets the
-       (N, D) features in data-set order. mmengine progress bar on rank 0.
-       The feature is ``model.clustering_feature(inputs)`` when the model
-       defines it, else ``feature`` (``'neck'`` / ``'backbone'`` / callable).
+       every rank gets the (N, D) features in data-set order.
     2. Rank 0 runs :func:`~mmssl_ext.models.utils.kmeans.kmeans` (``k`` =
-       the model's ``num_clusters``; seed ``seed + epoch``) and broadcasts
-       the labels (N,) and centroids (K, D') only.
-    3. ``model.set_clusters(feats, labels, centroids)`` (or
-       ``model.memory.init_memory(feats, labels)``); optionally
+       the memory's ``num_clusters``; seed ``seed + epoch``) and broadcasts
+       the labels (N,) only.
+    3. ``memory.set_clusters(feats, labels)``; optionally
        ``model.reset_head(seed)`` (DeepCluster: new classes, new
-       classifier) and ``model.set_reweight(labels, reweight_pow)``.
-    4. The cluster-size histogram (empty / min / median / max) is logged.
+       classifier) and the labels go to the training sampler
+       (``uniform_sampling``).
+    4. The cluster sizes are logged (``train/clusters_{empty,min,max}``).
 
     Args:
         extract_dataloader (dict): dataloader config (see step 1).
         clustering (dict, optional): :func:`kmeans` options among
             ``backend, num_iters, spherical, pca_dim, seed, normalize, init,
             chunk_size``. Defaults: ``backend='auto', num_iters=20,
-            pca_dim=-1, normalize=True, seed=0`` (DeepCluster: L2-normalised
-            features; its recipe sets ``pca_dim=256``).
-        initial (bool): cluster before training. Defaults to True.
+            pca_dim=-1, normalize=True, seed=0`` (L2-normalised features;
+            DeepCluster's recipe sets ``pca_dim=256``).
+        initial (bool): cluster before training when the memory is empty;
+            False requires a checkpoint that holds the labels. Defaults to
+            True.
         interval (int, optional): epochs between re-clusterings; None =
-            initial only (ODC). Defaults to None.
-        reset_head (bool): call ``model.reset_head`` after each clustering.
-        reweight (bool): call ``model.set_reweight`` after each clustering.
-        reweight_pow (float): exponent of the inverse-frequency weights.
+            initial only (ODC, InterCLR's online labels). Defaults to None.
+        reset_head (bool): call ``model.reset_head(seed)`` after each
+            clustering.
         uniform_sampling (bool): hand the labels to the training sampler
             (``ClusterSampler.set_uniform_indices``) so that batches are
             drawn uniformly over clusters (DeepCluster); also after a
             resume.
-        feature (str | callable): fallback feature (see step 1).
+        feature (str | callable, optional): ``'neck'``, ``'backbone'`` or
+            ``fn(model, inputs)`` instead of ``model.clustering_feature``.
         progress (bool): show the extraction progress bar.
     """
     priority = 'NORMAL'
@@ -118,13 +128,13 @@ class OfflineClusterHook(Hook):
                  initial: bool = True,
                  interval: Optional[int] = None,
                  reset_head: bool = False,
-                 reweight: bool = False,
-                 reweight_pow: float = 0.5,
                  uniform_sampling: bool = False,
-                 feature: Union[str, Callable] = 'neck',
+                 feature: Optional[Union[str, Callable]] = None,
                  progress: bool = True) -> None:
-        if interval is not None and interval < 1:
-            raise ValueError(f'interval={interval} must be >= 1 or None')
+        if not isinstance(extract_dataloader, dict):
+            raise TypeError('extract_dataloader must be a dataloader config '
+                            'dict')
+        self.interval = check_interval('interval', interval)
         cfg = dict(backend='auto', num_iters=20, pca_dim=-1, normalize=True,
                    seed=0)
         for key, v in (clustering or {}).items():
@@ -134,9 +144,8 @@ class OfflineClusterHook(Hook):
             cfg[key] = v
         self.clustering = cfg
         self.extract_dataloader_cfg = copy.deepcopy(extract_dataloader)
-        self.initial, self.interval = initial, interval
-        self.reset_head, self.reweight = reset_head, reweight
-        self.reweight_pow = reweight_pow
+        self.initial = initial
+        self.reset_head = reset_head
         self.uniform_sampling = uniform_sampling
         self.feature, self.progress = feature, progress
         self._loader = None
@@ -144,83 +153,87 @@ class OfflineClusterHook(Hook):
     # ----------------------------------------------------------- helpers
     def _dataloader(self, runner):
         if self._loader is None:
-            cfg = self.extract_dataloader_cfg
-            if isinstance(cfg, dict):
-                self._loader = runner.build_dataloader(cfg, seed=runner.seed)
-            else:
-                self._loader = cfg
+            self._loader = runner.build_dataloader(
+                self.extract_dataloader_cfg, seed=runner.seed)
         return self._loader
 
     def _feature_fn(self, model):
-        if hasattr(model, 'clustering_feature'):
-            return lambda m, inputs: model.clustering_feature(inputs)
-        return self.feature
+        if self.feature is not None:
+            return self.feature
+        fn = getattr(model, 'clustering_feature', None)
+        if fn is None:
+            raise TypeError(
+                f'{type(model).__name__} declares no clustering_feature('
+                'inputs): set OfflineClusterHook.feature')
+        return lambda _, inputs: fn(inputs)
 
-    def _push_to_sampler(self, runner, labels, num_clusters) -> None:
+    def _push_to_sampler(self, runner, memory) -> None:
         sampler = runner.train_dataloader.sampler
         if not hasattr(sampler, 'set_uniform_indices'):
             raise TypeError(
                 'uniform_sampling=True needs train_dataloader.sampler='
                 f"dict(type='ClusterSampler'), got {type(sampler).__name__}")
-        sampler.set_uniform_indices(labels, num_clusters)
+        sampler.set_uniform_indices(memory.labels, memory.num_clusters)
 
     @torch.no_grad()
     def cluster(self, runner) -> torch.Tensor:
         """Run steps 1-4 now; returns the labels (N,)."""
         model = get_ori_model(runner.model)
-        num_clusters, setter, _, _ = _model_api(model)
-        loader = self._dataloader(runner)
+        memory = cluster_memory(model, type(self).__name__)
         t0 = time.perf_counter()
-        feats = extract_features(runner.model, loader,
+        feats = extract_features(runner.model, self._dataloader(runner),
                                  feature=self._feature_fn(model),
                                  progress=self.progress)
         t_extract = time.perf_counter() - t0
         opts = dict(self.clustering)
         seed = int(opts.pop('seed')) + int(runner.epoch)
+        labels = None
         if dist.get_rank() == 0:
             t0 = time.perf_counter()
-            res = kmeans(feats, num_clusters, seed=seed,
-                         key='num_clusters', **opts)
-            labels, centroids = res.labels.cpu(), res.centroids.cpu()
+            labels = kmeans(feats, memory.num_clusters, seed=seed,
+                            key='num_clusters', **opts).labels.cpu()
             t_kmeans = time.perf_counter() - t0
             print_log(
                 f'k-means: {feats.shape[0]} x {feats.shape[1]} features -> '
-                f'K={num_clusters} (backend={opts["backend"]}, '
+                f'K={memory.num_clusters} (backend={opts["backend"]}, '
                 f'{opts["num_iters"]} iterations, pca_dim={opts["pca_dim"]}) '
                 f'in {t_kmeans:.2f}s; feature extraction {t_extract:.2f}s',
                 logger='current')
             runner.message_hub.update_scalar('train/kmeans_time', t_kmeans)
-        else:
-            labels = centroids = None
         labels = broadcast_from_rank0(labels).to(feats.device)
-        centroids = broadcast_from_rank0(centroids).to(feats.device)
-        setter(feats, labels, centroids)
+        memory.set_clusters(feats, labels)
         if self.reset_head:
             model.reset_head(seed=seed)
-        if self.reweight:
-            model.set_reweight(labels, self.reweight_pow)
         if self.uniform_sampling:
-            self._push_to_sampler(runner, labels, num_clusters)
-        log_cluster_sizes(runner, labels, num_clusters)
+            self._push_to_sampler(runner, memory)
+        log_cluster_sizes(runner, memory)
         return labels
 
     # -------------------------------------------------------------- hooks
     def before_train(self, runner) -> None:
         model = get_ori_model(runner.model)
-        num_clusters, _, has_clusters, get_labels = _model_api(model)
         n = len(runner.train_dataloader.dataset)
-        if hasattr(model, 'check_dataset_length'):
-            model.check_dataset_length(n)
+        check_memories(model, n)
+        memory = cluster_memory(model, type(self).__name__)
         n_extract = len(self._dataloader(runner).dataset)
         if n_extract != n:
             raise ValueError(
                 f'extract_dataloader has {n_extract} samples but the '
                 f'training set has {n}: extract_dataloader.dataset must be '
                 'the training set (with a test pipeline)')
-        if self.initial and not has_clusters():
+        if bool(memory.initialized):
+            runner.logger.info(f'{type(self).__name__}: pseudo-labels '
+                               'restored from the checkpoint; no initial '
+                               'clustering')
+            if self.uniform_sampling:
+                self._push_to_sampler(runner, memory)
+        elif self.initial:
             self.cluster(runner)
-        elif self.uniform_sampling and has_clusters():
-            self._push_to_sampler(runner, get_labels(), num_clusters)
+        else:
+            raise RuntimeError(
+                f'{type(self).__name__}(initial=False) but the memory holds '
+                'no labels: load a checkpoint that holds them or set '
+                'initial=True')
 
     def after_train_epoch(self, runner) -> None:
         if self.interval is not None and self.every_n_epochs(

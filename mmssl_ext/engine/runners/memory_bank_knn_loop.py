@@ -1,11 +1,12 @@
-"""Weighted-kNN monitor against a model's memory bank (InvP's per-epoch
-monitor: the bank rows are the training images' features, the evaluation
-images are embedded with the test pipeline).
+"""Weighted-kNN monitor against a model's feature memory (InvP's per-epoch
+monitor; any model with one ``FeatureMemory``: NPID, CLD, InvP): the bank
+rows are the training images' features, the evaluation images are embedded
+with the test pipeline.
 
 Reuses :class:`~mmssl_ext.engine.runners.KNNValLoop` (the evaluator plumbing,
 :func:`~mmssl_ext.evaluation.knn_classify`'s vote); only the bank differs:
-instead of extracting a bank split it takes ``model.knn_bank()`` and the
-training set's labels.
+instead of extracting a bank split it takes the bank of the model's
+feature memory and the training set's labels.
 
 Config::
 
@@ -23,6 +24,7 @@ from mmengine.logging import print_log
 from mmpretrain.utils import get_ori_model
 
 from mmssl_ext.evaluation.functional import knn_classify
+from mmssl_ext.models.memories import FeatureMemory, find_memories
 from mmssl_ext.registry import DATASETS, LOOPS
 from mmssl_ext.utils.extract import extract_features
 from .knn_loop import KNNTestLoop, KNNValLoop, _labels_of
@@ -30,7 +32,8 @@ from .knn_loop import KNNTestLoop, KNNValLoop, _labels_of
 
 @LOOPS.register_module()
 class MemoryBankKNNValLoop(KNNValLoop):
-    """Weighted kNN of the evaluation split against ``model.knn_bank()``.
+    """Weighted kNN of the evaluation split against the bank of the model's
+    (one) :class:`~mmssl_ext.models.memories.FeatureMemory`.
 
     Args:
         runner: the runner.
@@ -89,18 +92,18 @@ class MemoryBankKNNValLoop(KNNValLoop):
 
     def _knn_scores(self):
         model = get_ori_model(self.runner.model)
-        if not hasattr(model, 'knn_bank'):
-            raise TypeError(f'{type(model).__name__} has no knn_bank(): '
-                            'MemoryBankKNNValLoop needs a memory-bank model '
-                            '(use KNNValLoop otherwise)')
+        found = find_memories(model, FeatureMemory)
+        if len(found) != 1:
+            raise TypeError(f'MemoryBankKNNValLoop needs one feature memory '
+                            f'in the model, {type(model).__name__} has '
+                            f'{[n for n, _ in found] or "none"} (use '
+                            'KNNValLoop otherwise)')
+        name, memory = found[0]
         t0 = time.time()
-        bank = model.knn_bank().detach()
+        bank = memory.bank.detach()
+        memory.check_length(self.bank_labels().numel(),
+                            key=f'model.{name}.length')
         bank_labels = self.bank_labels()
-        if bank_labels.numel() != bank.size(0):
-            raise ValueError(
-                f'the memory bank has {bank.size(0)} rows but the training '
-                f'set has {bank_labels.numel()} samples: set model.data_len='
-                f'{bank_labels.numel()}')
         query = extract_features(self.runner.model, self.dataloader,
                                  self.feature)
         labels = _labels_of(self.dataloader.dataset)

@@ -146,15 +146,6 @@ class NPIDCLD(BaseSelfSupervisor):
     def with_group(self) -> bool:
         return self.group_head is not None
 
-    def check_dataset_length(self, n: int) -> None:
-        """Raise unless the bank has one row per training sample (the error
-        names ``model.memory.length``)."""
-        self.memory.check_length(n, key='model.memory.length')
-        if self.with_group and self.group_head.num_groups > n:
-            raise ValueError(
-                f'model.group_head.num_groups={self.group_head.num_groups} '
-                f'is larger than the training set ({n} samples)')
-
     def instance_logits(self, f: torch.Tensor,
                         bank: torch.Tensor) -> torch.Tensor:
         """Full non-parametric softmax logits ``f @ bank^T / tau`` (B, N)."""

@@ -10,6 +10,7 @@ from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
+from mmssl_ext.utils.seeding import seeded_generator
 
 
 class Sobel(nn.Module):
@@ -34,28 +35,35 @@ class PseudoLabelClassifier(BaseSelfSupervisor):
     """Base of the clustering methods that classify samples into their
     cluster (DeepCluster, ODC): backbone (optionally after :class:`Sobel`)
     -> neck -> classification head (an MMPretrain ``LinearClsHead``) over
-    ``num_clusters`` pseudo-classes.
+    the ``num_clusters`` pseudo-classes of ``memory`` (a pseudo-label
+    memory: ``LabelMemory`` or ``ClusterMemory``).
 
-    Loss: ``sum_b w[y_b] * CE(logits_b, y_b) / sum_b w[y_b]`` computed by the
-    head's ``loss_module`` (MMPretrain ``CrossEntropyLoss``), with the
-    persistent buffer ``loss_weight`` (K,) as per-class weights. Uniform
-    weights (the default) give the plain mean CE; :meth:`set_reweight`
-    sets ODC's inverse-frequency weights ``w_c ~ (1 / n_c) ** pow``
-    (normalised to sum 1).
+    Loss of a batch with pseudo-labels ``y = memory.labels[sample_idx]``:
+    ``sum_b w[y_b] * CE(logits_b, y_b) / sum_b w[y_b]`` computed by the
+    head's ``loss_module`` (MMPretrain ``CrossEntropyLoss``), with the class
+    weights ``w`` of :meth:`class_weights`: uniform (``reweight_pow=None``,
+    the plain mean CE) or ODC's inverse frequencies ``w_c ~ (1 / n_c) **
+    reweight_pow`` (normalised to sum 1) of the current label histogram.
 
-    Interface used by :class:`~mmssl_ext.engine.hooks.OfflineClusterHook`
-    and :class:`~mmssl_ext.engine.hooks.ClusterMemoryHook`:
-    ``num_clusters``, :meth:`check_dataset_length`,
-    :meth:`clustering_feature`, :meth:`set_clusters`, :meth:`has_clusters`,
-    :meth:`cluster_labels`, :meth:`set_reweight`, :meth:`reset_head`.
+    The pseudo-labels are set by
+    :class:`~mmssl_ext.engine.hooks.OfflineClusterHook`, which clusters
+    :meth:`clustering_feature` and may call :meth:`reset_head`.
+
+    Args:
+        backbone, neck, head: configs.
+        memory (dict): the pseudo-label memory config.
+        with_sobel (bool): grayscale + Sobel input.
+        reweight_pow (float, optional): exponent of the inverse-frequency
+            class weights; None for uniform weights.
     """
 
     def __init__(self,
                  backbone: dict,
                  neck: dict,
                  head: dict,
-                 num_clusters: int,
+                 memory: dict,
                  with_sobel: bool = False,
+                 reweight_pow: Optional[float] = None,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None):
@@ -66,17 +74,28 @@ class PseudoLabelClassifier(BaseSelfSupervisor):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        if num_clusters < 1:
-            raise ValueError(f'num_clusters={num_clusters} must be >= 1')
-        head_k = getattr(self.head, 'num_classes', num_clusters)
-        if head_k != num_clusters:
+        self.memory = MODELS.build(memory) if isinstance(memory,
+                                                         dict) else memory
+        k = self.memory.num_clusters
+        head_k = getattr(self.head, 'num_classes', k)
+        if head_k != k:
             raise ValueError(f'model.head.num_classes={head_k} must equal '
-                             f'num_clusters={num_clusters}')
-        self.num_clusters = int(num_clusters)
+                             f'model.memory.num_clusters={k}')
+        if reweight_pow is not None and reweight_pow < 0:
+            raise ValueError(f'reweight_pow={reweight_pow} must be >= 0 or '
+                             'None')
+        self.reweight_pow = reweight_pow
         self.with_sobel = with_sobel
         self.sobel = Sobel() if with_sobel else None
-        self.register_buffer('loss_weight',
-                             torch.full((num_clusters, ), 1. / num_clusters))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # before the memory contract: the class weights were a buffer and
+        # DeepCluster kept its labels as `pseudo_labels`
+        state_dict.pop(prefix + 'loss_weight', None)
+        old = state_dict.pop(prefix + 'pseudo_labels', None)
+        if old is not None:
+            state_dict.setdefault(prefix + 'memory.labels', old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ---------------------------------------------------------- features
     def extract_feat(self, inputs, **kwargs):
@@ -92,39 +111,13 @@ class PseudoLabelClassifier(BaseSelfSupervisor):
         """(B, D) features that are clustered: the neck output."""
         return self.neck(self.extract_feat(inputs))[-1].flatten(1)
 
-    # -------------------------------------------------------- cluster API
-    def cluster_labels(self) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError
-
     def diagnostics(self, true_labels: torch.Tensor) -> Dict[str, float]:
         """NMI and purity of the pseudo-labels against the true labels
         (:class:`~mmssl_ext.engine.hooks.DiagnosticsHook`; monitoring)."""
         from mmssl_ext.evaluation.functional import pseudo_label_quality
-        return pseudo_label_quality(self.cluster_labels(), true_labels)
-
-    def has_clusters(self) -> bool:  # pragma: no cover
-        raise NotImplementedError
-
-    def check_dataset_length(self, n: int) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    def set_clusters(self, feats: torch.Tensor, labels: torch.Tensor,
-                     centroids: Optional[torch.Tensor] = None
-                     ) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    @torch.no_grad()
-    def set_reweight(self, labels: Optional[torch.Tensor] = None,
-                     power: float = 0.5) -> None:
-        """``loss_weight[c] = (1 / n_c) ** power / sum`` from the cluster
-        sizes of ``labels`` (default: :meth:`cluster_labels`); empty
-        clusters get the weight of size 1e-10 (as MMSelfSup)."""
-        if labels is None:
-            labels = self.cluster_labels()
-        hist = torch.bincount(labels.view(-1).long().clamp(min=0),
-                              minlength=self.num_clusters).double()
-        inv = (1. / (hist + 1e-10))**power
-        self.loss_weight.copy_((inv / inv.sum()).to(self.loss_weight))
+        if not bool(self.memory.initialized):
+            return {}
+        return pseudo_label_quality(self.memory.labels, true_labels)
 
     @torch.no_grad()
     def reset_head(self, seed: int = 0) -> None:
@@ -132,7 +125,7 @@ class PseudoLabelClassifier(BaseSelfSupervisor):
         0.01), bias 0) from a CPU generator seeded with ``seed`` -- the same
         on every rank, so no broadcast is needed. DeepCluster does this
         after every clustering (the classes are new)."""
-        g = torch.Generator().manual_seed(int(seed))
+        g = seeded_generator(seed)
         for m in self.head.modules():
             if isinstance(m, nn.Linear):
                 m.weight.copy_(
@@ -141,18 +134,37 @@ class PseudoLabelClassifier(BaseSelfSupervisor):
                     m.bias.zero_()
 
     # --------------------------------------------------------------- loss
+    @torch.no_grad()
+    def class_weights(self) -> torch.Tensor:
+        """(K,) class weights of the loss: ``1 / K`` each, or ODC's
+        ``(1 / n_c) ** reweight_pow / sum`` from the current label histogram
+        (an empty cluster counts as size 1e-10, as MMSelfSup)."""
+        k = self.memory.num_clusters
+        if self.reweight_pow is None:
+            return torch.full((k, ), 1. / k)
+        hist = self.memory.histogram().double()
+        inv = (1. / (hist + 1e-10))**self.reweight_pow
+        return (inv / inv.sum()).float()
+
+    def classify(self, inputs, data_samples):
+        """Neck outputs, data-set indices and the weighted CE against the
+        pseudo-labels of the batch."""
+        if not bool(self.memory.initialized):
+            raise RuntimeError(
+                f'{type(self).__name__}: the memory holds no pseudo-labels '
+                'yet: add OfflineClusterHook(initial=True) to custom_hooks '
+                '(it clusters the training set before training)')
+        feats = self.neck(self.extract_feat(inputs))
+        idx = get_sample_idx(data_samples, device=feats[-1].device)
+        labels = self.memory.labels[idx.to(self.memory.device)].to(
+            feats[-1].device)
+        return feats, idx, self._cls_loss(feats, labels)
+
     def _cls_loss(self, feats, labels: torch.Tensor) -> torch.Tensor:
         logits = self.head(feats)
-        w = self.loss_weight.to(logits)[labels]
+        w = self.class_weights().to(logits)[labels]
         return self.head.loss_module(logits, labels, weight=w,
                                      avg_factor=w.sum())
-
-    def _check_labels(self, labels: torch.Tensor) -> None:
-        if (labels < 0).any():
-            raise RuntimeError(
-                f'{type(self).__name__} has no cluster labels for some '
-                'samples yet: add OfflineClusterHook(initial=True) to '
-                'custom_hooks (it clusters the training set before training)')
 
 
 @MODELS.register_module()
@@ -160,11 +172,10 @@ class DeepCluster(PseudoLabelClassifier):
     """DeepCluster (Caron et al., ECCV 2018, `arXiv:1807.05520
     <https://arxiv.org/abs/1807.05520>`_), MMSelfSup's recipe.
 
-    Pseudo-labels live in the model: the persistent buffer
-    ``pseudo_labels`` (N,) indexed by each sample's ``sample_idx``
-    (``-1`` = not clustered yet). They are written by
-    :class:`~mmssl_ext.engine.hooks.OfflineClusterHook` (k-means of
-    :meth:`clustering_feature` on the whole training set, then
+    The pseudo-labels live in a :class:`~mmssl_ext.models.memories.
+    LabelMemory` (one label per sample, ``-1`` until the first clustering),
+    written by :class:`~mmssl_ext.engine.hooks.OfflineClusterHook` (k-means
+    of :meth:`clustering_feature` on the whole training set, then
     :meth:`reset_head`) and read in :meth:`loss`, so data-loader workers --
     persistent or not -- never hold labels (MMSelfSup 1.x kept them on the
     data set, where persistent workers served the first clustering's labels
@@ -172,63 +183,16 @@ class DeepCluster(PseudoLabelClassifier):
 
     Args:
         backbone, neck, head: configs (``GlobalAveragePooling`` neck and a
-            ``LinearClsHead(num_classes=num_clusters)``).
-        num_clusters (int): K (10000 on ImageNet).
-        length (int): N, the training set length.
+            ``LinearClsHead(num_classes=K)``).
+        memory (dict): ``LabelMemory`` config: ``length`` = N, the training
+            set length, ``num_clusters`` = K (10000 on ImageNet).
         with_sobel (bool): grayscale + Sobel input (backbone
             ``in_channels=2``). Defaults to True (the published model).
     """
 
-    def __init__(self,
-                 backbone: dict,
-                 neck: dict,
-                 head: dict,
-                 num_clusters: int,
-                 length: int,
-                 with_sobel: bool = True,
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None):
-        super().__init__(backbone, neck, head, num_clusters, with_sobel,
-                         pretrained, data_preprocessor, init_cfg)
-        if not 1 <= num_clusters <= length:
-            raise ValueError(f'num_clusters={num_clusters} must be in '
-                             f'[1, length={length}] (the data set length)')
-        self.length = int(length)
-        self.register_buffer('pseudo_labels',
-                             torch.full((length, ), -1, dtype=torch.long))
-
-    def check_dataset_length(self, n: int) -> None:
-        if int(n) != self.length:
-            raise ValueError(f'model.length={self.length} but the training '
-                             f'data set has {n} samples: set length={n}')
-
-    def cluster_labels(self) -> torch.Tensor:
-        return self.pseudo_labels
-
-    def has_clusters(self) -> bool:
-        """True once every sample has a pseudo-label."""
-        return bool((self.pseudo_labels >= 0).all())
-
-    @torch.no_grad()
-    def set_clusters(self, feats: Optional[torch.Tensor],
-                     labels: torch.Tensor,
-                     centroids: Optional[torch.Tensor] = None) -> None:
-        """Store new pseudo-labels (N,) (same on every rank)."""
-        labels = torch.as_tensor(labels).long().view(-1)
-        if labels.numel() != self.length:
-            raise ValueError(f'expected {self.length} labels, got '
-                             f'{labels.numel()}')
-        if int(labels.min()) < 0 or int(labels.max()) >= self.num_clusters:
-            raise ValueError(f'labels must be in [0, {self.num_clusters})')
-        self.pseudo_labels.copy_(labels.to(self.pseudo_labels.device))
+    def __init__(self, *args, with_sobel: bool = True, **kwargs):
+        super().__init__(*args, with_sobel=with_sobel, **kwargs)
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
-        idx = get_sample_idx(data_samples,
-                             device=self.pseudo_labels.device)
-        labels = self.pseudo_labels[idx]
-        self._check_labels(labels)
-        feats = self.neck(self.extract_feat(inputs))
-        labels = labels.to(feats[-1].device)
-        return dict(loss=self._cls_loss(feats, labels))
+        return dict(loss=self.classify(inputs, data_samples)[2])

@@ -23,6 +23,8 @@ from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
+from mmssl_ext.utils.seeding import seeded_generator
+from ..memories import ClusterMemory
 from ..utils.neg_sampling import build_neg_sampler, sample_positives
 
 
@@ -63,23 +65,24 @@ class InterCLRMoCo(MoCo):
     * ``loss_intra = intra_loss_weight * L_intra`` (0.75),
       ``loss_inter = inter_loss_weight * L_inter`` (0.25).
     * then the keys enter the MoCo queue, and the memory is updated with the
-      momentum-encoder keys of the inter branch: online labels
-      (``online_labels=True``): ``bank[idx] = normalize((1-mu) bank[idx] +
-      mu k)`` (``mu = memory.momentum``, 1.0 = replace) and
-      ``label_bank[idx] = argmax_c centroids_c . bank[idx]``; offline labels:
-      the same bank update without relabelling (labels come from a full
-      k-means every ``interval`` epochs, :class:`InterCLRHook`).
+      momentum-encoder keys of the inter branch:
+      ``bank[idx] = normalize((1-mu) bank[idx] + mu k)`` (``mu =
+      memory.momentum``, 1.0 = replace); with online labels
+      (``memory.online_labels=True``, InterCLR's default) also
+      ``label_bank[idx] = argmax_c centroids_c . bank[idx]``, logged as
+      ``change_ratio``.
 
-    The memory is initialised (features + k-means labels + centroids), its
-    centroids refreshed and small clusters handled by
-    :class:`~mmssl_ext.engine.hooks.InterCLRHook`, through the methods
-    declared here (``set_clusters``, ``update_centroids``,
-    ``deal_with_small_clusters``, ``set_pseudo_labels``,
-    ``set_loss_weights``).
+    The hooks maintain the memory, by composition:
+    :class:`~mmssl_ext.engine.hooks.OfflineClusterHook` fills it before
+    training (features + k-means labels + centroids) and, for offline labels,
+    re-clusters every ``interval`` epochs;
+    :class:`~mmssl_ext.engine.hooks.ClusterMemoryHook` refreshes the
+    centroids, handles small clusters and logs the cluster sizes (online
+    labels); :class:`~mmssl_ext.engine.hooks.ModelParamScheduleHook` gives
+    the loss-weight warm-up.
 
     Logged per iteration: ``loss_intra``, ``loss_inter`` (weighted),
-    ``change_ratio`` (online labels), ``cluster_empty``, ``cluster_min``,
-    ``cluster_max`` (cluster-size histogram summary after the update).
+    ``change_ratio`` (online labels).
 
     Randomness of the positive/negative draws comes from a generator seeded
     by the persistent ``sampling_seed``/``sampling_step`` buffers and the
@@ -101,8 +104,6 @@ class InterCLRMoCo(MoCo):
         momentum (float): momentum-encoder EMA coefficient in the MMEngine
             convention (weight of the NEW online weights): MoCo's 0.999 is
             0.001. Defaults to 0.001.
-        online_labels (bool): online (True, InterCLR) or offline pseudo-
-            labels. Defaults to True.
         neg_num (int): negatives per anchor. Defaults to 16384.
         neg_sampling (str | dict): ``'semihard'`` (default), ``'hard'``,
             ``'random'``, ``'semieasy'`` or a ``TASK_UTILS`` sampler config.
@@ -131,7 +132,6 @@ class InterCLRMoCo(MoCo):
                  queue_len: int = 65536,
                  feat_dim: int = 128,
                  momentum: float = 0.001,
-                 online_labels: bool = True,
                  neg_num: int = 16384,
                  neg_sampling: Union[str, dict] = 'semihard',
                  semihard_neg_pool_num: int = 128000,
@@ -202,17 +202,13 @@ class InterCLRMoCo(MoCo):
             memory.setdefault('feat_dim', feat_dim)
             memory.setdefault('init', 'data')
         self.memory = _build(memory)
-        for attr in ('bank', 'label_bank', 'centroids', 'init_memory',
-                     'update_centroids', 'deal_with_small_clusters'):
-            if not hasattr(self.memory, attr):
-                raise TypeError(f'memory must be a ClusterMemory-like module '
-                                f'(missing {attr!r}), got '
-                                f'{type(self.memory).__name__}')
+        if not isinstance(self.memory, ClusterMemory):
+            raise TypeError('memory must be a ClusterMemory, got '
+                            f'{type(self.memory).__name__}')
         if self.memory.feat_dim != feat_dim:
             raise ValueError(f'memory.feat_dim={self.memory.feat_dim} != '
                              f'feat_dim={feat_dim}')
 
-        self.online_labels = bool(online_labels)
         self.neg_num = neg_num
         self.neg_sampler = build_neg_sampler(
             neg_sampling, neg_num, semihard_neg_pool_num,
@@ -228,116 +224,24 @@ class InterCLRMoCo(MoCo):
                              torch.tensor(int(sampling_seed)))
         self.register_buffer('sampling_step', torch.tensor(0))
 
-    # ------------------------------------------------------------------
-    # methods declared for InterCLRHook
-    # ------------------------------------------------------------------
-    def set_loss_weights(self, intra: float, inter: float) -> None:
-        """Set the weights of the two loss terms (warm-up: (1, 0))."""
-        self.intra_loss_weight, self.inter_loss_weight = float(intra), \
-            float(inter)
-
-    def get_loss_weights(self):
-        """(intra, inter) loss weights currently in use."""
-        return self.intra_loss_weight, self.inter_loss_weight
-
-    @property
-    def num_clusters(self) -> int:
-        return self.memory.num_clusters
-
-    @property
-    def memory_initialized(self) -> bool:
-        """Whether the memory holds data (initial clustering done, or a
-        checkpoint restored it)."""
-        return bool(self.memory.initialized)
-
-    def check_dataset_length(self, n: int) -> None:
-        """Raise unless the memory has one row per training sample and
-        ``num_clusters <= n`` (errors name the config keys)."""
-        self.memory.check_length(n, key='model.memory.length')
-        if self.memory.num_clusters > n:
-            raise ValueError(
-                f'model.memory.num_clusters={self.memory.num_clusters} is '
-                f'larger than the training set ({n} samples)')
-
     def clustering_feature(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Features clustered by the hook: the (inter-branch) neck output of
-        the query encoder, (B, feat_dim)."""
+        """Features clustered by ``OfflineClusterHook``: the (inter-branch)
+        neck output of the query encoder, (B, feat_dim)."""
         x = self.backbone(inputs)
         neck = self.neck if self.share_neck else self.inter_neck
         return neck(x)[0].flatten(1)
-
-    def has_clusters(self) -> bool:
-        """Whether the memory holds clustered data."""
-        return self.memory_initialized
-
-    def cluster_labels(self) -> torch.Tensor:
-        """The label bank (N,)."""
-        return self.memory.label_bank
 
     def diagnostics(self, true_labels: torch.Tensor) -> Dict[str, float]:
         """NMI and purity of the pseudo-labels against the true labels
         (:class:`~mmssl_ext.engine.hooks.DiagnosticsHook`; monitoring)."""
         from mmssl_ext.evaluation.functional import pseudo_label_quality
-        if not self.memory_initialized:
+        if not bool(self.memory.initialized):
             return {}
         return pseudo_label_quality(self.memory.label_bank, true_labels)
-
-    @torch.no_grad()
-    def set_clusters(self, feats: torch.Tensor, labels: torch.Tensor,
-                     centroids: Optional[torch.Tensor] = None) -> None:
-        """Result of a full k-means of the training set (OfflineClusterHook
-        API). First call: bank = normalize(feats), labels, centroids =
-        cluster means of the bank (the k-means centroids are not used, as
-        in the reference). Later calls (offline labels): only the label
-        bank is replaced, the bank keeps its momentum-updated keys."""
-        if not self.memory_initialized:
-            self.init_memory(feats, labels)
-        else:
-            self.set_pseudo_labels(labels)
-
-    @torch.no_grad()
-    def init_memory(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
-        """Bank = normalize(feats), labels and centroids (initial k-means)."""
-        self.memory.init_memory(feats, labels)
-
-    @torch.no_grad()
-    def set_pseudo_labels(self, labels: torch.Tensor) -> None:
-        """Offline labels: replace the whole label bank (the bank features
-        are kept), then refresh the centroids (used for logging only)."""
-        labels = torch.as_tensor(labels).long().view(-1)
-        if labels.numel() != self.memory.length:
-            raise ValueError(f'set_pseudo_labels expects '
-                             f'{self.memory.length} labels, got '
-                             f'{labels.numel()}')
-        self.memory.label_bank.copy_(labels.to(self.memory.label_bank))
-        self.memory.update_centroids()
-
-    def update_centroids(self) -> None:
-        """Recompute every centroid from the bank (every 10 iterations)."""
-        self.memory.update_centroids()
-
-    def deal_with_small_clusters(self) -> int:
-        """Dissolve clusters under ``min_cluster`` and split the largest."""
-        return self.memory.deal_with_small_clusters()
-
-    def cluster_size_summary(self) -> Dict[str, torch.Tensor]:
-        """Empty-cluster count, min and max cluster size (float scalars)."""
-        hist = self.memory.histogram()
-        return dict(
-            cluster_empty=(hist == 0).sum().float(),
-            cluster_min=hist.min().float(),
-            cluster_max=hist.max().float())
 
     # ------------------------------------------------------------------
     # training
     # ------------------------------------------------------------------
-    def _generator(self, device: torch.device) -> torch.Generator:
-        seed = (int(self.sampling_seed) * 1000003 +
-                int(self.sampling_step) * 1009 + dist.get_rank()) % (2**62)
-        g = torch.Generator(device=device)
-        g.manual_seed(seed)
-        return g
-
     def inter_logits(self, q: torch.Tensor, idx: torch.Tensor,
                      generator: Optional[torch.Generator] = None):
         """Positive (B, 1) and negative (B, neg_num) similarities of the
@@ -368,11 +272,11 @@ class InterCLRMoCo(MoCo):
             'InterCLRMoCo expects two views (MultiView(num_views=2))'
         im_q, im_k = inputs[0], inputs[1]
         idx = get_sample_idx(data_samples, device=im_q.device)
-        if not self.memory_initialized:
+        if not bool(self.memory.initialized):
             raise RuntimeError(
                 'InterCLRMoCo: the memory is not initialised; add '
-                "dict(type='InterCLRHook', ...) to custom_hooks (it clusters "
-                'the training set before training)')
+                "dict(type='OfflineClusterHook', ...) to custom_hooks (it "
+                'clusters the training set before training)')
 
         q_b = self.backbone(im_q)
         q = F.normalize(self.neck(q_b)[0], dim=1)
@@ -401,7 +305,11 @@ class InterCLRMoCo(MoCo):
         loss_intra = self.head.loss(l_pos, l_neg)
 
         # inter-image branch (memory bank, pseudo-labels)
-        g = self._generator(self.memory.bank.device)
+        # (seed, 1009 * step + rank): the stream of the first release, kept
+        # so that resumed runs draw the same samples
+        g = seeded_generator(self.sampling_seed,
+                             1009 * int(self.sampling_step) + dist.get_rank(),
+                             device=self.memory.bank.device)
         pos, neg, _, _ = self.inter_logits(q_inter, idx, g)
         loss_inter = self.inter_head.loss(pos, neg)
         widened = getattr(self.neg_sampler, 'last_widened', 0)
@@ -414,13 +322,6 @@ class InterCLRMoCo(MoCo):
 
         # state updates (every rank, from the all-gathered batch)
         self.intra_queue.enqueue(k)
-        if self.online_labels:
-            losses['change_ratio'] = self.memory.update(idx, k_inter)
-        else:
-            self.memory.blend(*self.memory.gather(idx, k_inter))
-        losses.update({
-            key: v.to(im_q.device)
-            for key, v in self.cluster_size_summary().items()
-        })
+        losses.update(self.memory.update(idx, k_inter))
         self.sampling_step += 1
         return losses

@@ -9,6 +9,7 @@ from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
+from mmssl_ext.utils.seeding import seeded_generator
 
 
 @MODELS.register_module()
@@ -32,7 +33,8 @@ class NPID(BaseSelfSupervisor):
         neck (dict): e.g. ``LinearNeck(in, 128, gap_dim=2)``.
         head (dict): ``ContrastiveHead`` config.
         memory (dict): ``FeatureMemory`` config; ``length`` must equal the
-            training set length (checked by :meth:`check_dataset_length`).
+            training set length (checked before training by
+            ``MemoryCheckHook``).
         neg_num (int): negatives per sample (65536). Defaults to 65536.
         ensure_neg (bool): redraw negatives equal to the positive.
         seed (int): seed of the negative sampling (with the rank and the
@@ -71,10 +73,6 @@ class NPID(BaseSelfSupervisor):
         if ensure_neg and self.memory.length < 2:
             raise ValueError('ensure_neg=True needs memory.length >= 2')
 
-    def check_dataset_length(self, n: int) -> None:
-        """Raise unless ``memory.length`` equals the data set length."""
-        self.memory.check_length(n, key='model.memory.length')
-
     def extract_feat(self, inputs, **kwargs):
         """Backbone features of ``inputs`` (a tensor or a list of views: the
         first view is used)."""
@@ -91,9 +89,8 @@ class NPID(BaseSelfSupervisor):
         cost more than the rest of the memory-bank work."""
         n = self.memory.length
         dev = self.memory.bank.device
-        g = torch.Generator(device=dev).manual_seed(
-            (self.seed * 1000003 + dist.get_rank()) * 1000003 +
-            int(self.num_iters))
+        g = seeded_generator(self.seed, dist.get_rank(), self.num_iters,
+                             device=dev)
         neg = torch.randint(0, n, (idx.numel(), self.neg_num), generator=g,
                             device=dev)
         if self.ensure_neg:

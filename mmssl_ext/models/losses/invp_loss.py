@@ -56,7 +56,7 @@ RAMP_UPS = ('binary', 'gaussian', 'none')
 
 __all__ = [
     'invp_ramp_up', 'propagate_concat', 'propagate_bfs', 'select_positives',
-    'invp_instance_loss', 'invp_invariance_loss', 'refresh_neighbours',
+    'invp_instance_loss', 'invp_invariance_loss',
     'background_outside',
     'InvPLoss', 'PROPAGATIONS', 'DENOMINATORS', 'RAMP_UPS'
 ]
@@ -265,33 +265,6 @@ def invp_invariance_loss(pos_logits: torch.Tensor,
     has_pos = pos_mask.any(1)
     num = torch.where(has_pos, num, den.detach())
     return -(num / den + eps).log() * has_pos
-
-
-# --------------------------------------------------------------------------
-# neighbour table
-# --------------------------------------------------------------------------
-def refresh_neighbours(bg_idx: torch.Tensor, idx: torch.Tensor,
-                       k: int) -> torch.Tensor:
-    """New neighbour-table rows: the first ``k`` of the top ``k+1`` bank
-    entries of each anchor, the anchor itself (if among them) replaced by
-    the ``(k+1)``-th entry, as the authors' ``update_nn``.
-
-    Args:
-        bg_idx (Tensor): (B, >=k+1) bank indices sorted by decreasing
-            similarity.
-        idx (Tensor): (B,) anchor indices.
-        k (int): neighbours per row.
-
-    Returns:
-        Tensor: (B, k) long.
-    """
-    if bg_idx.size(1) < k + 1:
-        raise ValueError(f'need k+1={k + 1} sorted neighbours, got '
-                         f'{bg_idx.size(1)}')
-    nei = bg_idx[:, :k + 1]
-    backup = nei[:, k:k + 1].expand_as(nei)
-    nei = torch.where(nei == idx.view(-1, 1), backup, nei)
-    return nei[:, :k]
 
 
 def background_outside(bg_idx: torch.Tensor, cand: torch.Tensor,

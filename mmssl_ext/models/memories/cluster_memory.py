@@ -1,20 +1,62 @@
-"""Feature memory plus a label bank and K centroids (ODC's online
-clustering; InterCLR's inter-image memory)."""
+"""Pseudo-label memories: a feature bank with a label bank and K centroids
+(ODC's online clustering, InterCLR's inter-image memory), and a label bank
+alone (DeepCluster)."""
 import warnings
-from typing import Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine import dist
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import broadcast_from_rank0
+from mmssl_ext.utils.seeding import seeded_generator
 from ..utils.kmeans import kmeans
+from .base import BaseMemory, ClusterState
 from .feature_memory import FeatureMemory
 
 
 @MODELS.register_module()
-class ClusterMemory(FeatureMemory):
+class LabelMemory(BaseMemory, ClusterState):
+    """One pseudo-label per sample, set by a clustering of the whole
+    training set (DeepCluster); no features, no online update.
+
+    Args:
+        length (int): N, the training set length.
+        num_clusters (int): K, ``K <= N``.
+
+    Buffers (persistent): ``labels`` (N,) long, ``-1`` until the first
+    :meth:`set_clusters`.
+    """
+
+    def __init__(self, length: int, num_clusters: int):
+        super().__init__(length)
+        if not 1 <= num_clusters <= length:
+            raise ValueError(
+                f'num_clusters={num_clusters} must be in [1, length={length}] '
+                '(the data set length)')
+        self.num_clusters = int(num_clusters)
+        self.register_buffer('labels',
+                             torch.full((self.length, ), -1,
+                                        dtype=torch.long))
+
+    def extra_repr(self) -> str:
+        return f'length={self.length}, num_clusters={self.num_clusters}'
+
+    @property
+    def initialized(self) -> bool:
+        """Whether every sample has a label."""
+        return bool((self.labels >= 0).all())
+
+    @torch.no_grad()
+    def set_clusters(self, feats: Optional[torch.Tensor],
+                     labels: torch.Tensor) -> None:
+        """Store new labels (N,) (identical on every rank); ``feats`` is not
+        used."""
+        self.labels.copy_(self.check_labels(labels))
+
+
+@MODELS.register_module()
+class ClusterMemory(FeatureMemory, ClusterState):
     """:class:`FeatureMemory` + ``label_bank`` (N,) + ``centroids`` (K, D).
 
     Rules (all identical on every rank; rank 0 computes every *decision*
@@ -22,10 +64,15 @@ class ClusterMemory(FeatureMemory):
     small-cluster re-assignments, splits -- and broadcasts only that small
     result: labels, indices, centroids, never the bank):
 
+    * :meth:`set_clusters` (a clustering of the training set): the first
+      call fills the bank, the labels and the centroids
+      (:meth:`init_memory`); a later one replaces the labels only (the bank
+      keeps its momentum-updated rows) and refreshes the centroids.
     * :meth:`update` (every iteration): momentum-update the bank rows of
-      the all-gathered batch (see :class:`FeatureMemory`), then relabel
-      them ``label = argmax_c <centroid_c, bank_row>`` (un-normalised
-      centroids, as ODC); returns the fraction of these labels that changed.
+      the all-gathered batch (see :class:`FeatureMemory`); with
+      ``online_labels``, relabel them ``label = argmax_c <centroid_c,
+      bank_row>`` (un-normalised centroids, as ODC) and return the fraction
+      of these labels that changed as ``change_ratio``.
     * :meth:`update_centroids`: centroid = mean of its members' bank rows
       (not re-normalised); an empty cluster keeps its previous centroid.
     * :meth:`deal_with_small_clusters`: every cluster with fewer than
@@ -52,6 +99,11 @@ class ClusterMemory(FeatureMemory):
         init (str): ``'random'`` or ``'data'`` (see FeatureMemory).
         seed (int): seed of the bank init and of the random halving.
         split_iters (int): 2-means iterations. Defaults to 20.
+        online_labels (bool): relabel the updated rows (ODC; InterCLR's
+            online labels, the default). False: the labels only change by
+            :meth:`set_clusters` (InterCLR's offline labels, re-clustered
+            every few epochs by ``OfflineClusterHook(interval=...)``).
+            Defaults to True.
 
     Buffers (persistent): ``bank``, ``initialized``, ``label_bank`` (N,)
     long, ``centroids`` (K, D) float, ``num_splits`` long scalar.
@@ -65,7 +117,8 @@ class ClusterMemory(FeatureMemory):
                  min_cluster: int = 20,
                  init: str = 'random',
                  seed: int = 0,
-                 split_iters: int = 20):
+                 split_iters: int = 20,
+                 online_labels: bool = True):
         super().__init__(length, feat_dim, momentum=momentum, init=init,
                          seed=seed)
         if not 1 <= num_clusters <= length:
@@ -77,6 +130,7 @@ class ClusterMemory(FeatureMemory):
         self.num_clusters = int(num_clusters)
         self.min_cluster = int(min_cluster)
         self.split_iters = int(split_iters)
+        self.online_labels = bool(online_labels)
         self.register_buffer('label_bank',
                              torch.zeros(length, dtype=torch.long))
         self.register_buffer('centroids', torch.zeros(num_clusters, feat_dim))
@@ -84,7 +138,13 @@ class ClusterMemory(FeatureMemory):
 
     def extra_repr(self) -> str:
         return (super().extra_repr() + f', num_clusters={self.num_clusters}, '
-                f'min_cluster={self.min_cluster}')
+                f'min_cluster={self.min_cluster}, '
+                f'online_labels={self.online_labels}')
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """The label bank (N,)."""
+        return self.label_bank
 
     # ------------------------------------------------------------ state
     @torch.no_grad()
@@ -93,15 +153,9 @@ class ClusterMemory(FeatureMemory):
 
         ``feats`` (N, D) and ``labels`` (N,) must be identical on every rank
         (the offline clustering hook broadcasts the labels)."""
-        labels = torch.as_tensor(labels).long().view(-1)
-        if labels.numel() != self.length:
-            raise ValueError(f'init_memory expects {self.length} labels, got '
-                             f'{labels.numel()}')
-        if labels.numel() and (int(labels.min()) < 0
-                               or int(labels.max()) >= self.num_clusters):
-            raise ValueError(f'labels must be in [0, {self.num_clusters})')
+        labels = self.check_labels(labels)
         self.init_bank(feats)
-        self.label_bank.copy_(labels.to(self.label_bank.device))
+        self.label_bank.copy_(labels)
         empty = int((self.histogram() == 0).sum())
         if empty:
             warnings.warn(f'ClusterMemory.init_memory: {empty} empty '
@@ -109,9 +163,17 @@ class ClusterMemory(FeatureMemory):
                           'deal_with_small_clusters refills them)')
         self.update_centroids()
 
-    def histogram(self) -> torch.Tensor:
-        """Cluster sizes (K,) long."""
-        return torch.bincount(self.label_bank, minlength=self.num_clusters)
+    @torch.no_grad()
+    def set_clusters(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
+        """Result of a clustering of the training set (identical on every
+        rank). First call: :meth:`init_memory` (the k-means centroids are
+        not used: centroids are always the means of the bank rows). Later
+        calls: replace the label bank only, then refresh the centroids."""
+        if not bool(self.initialized):
+            self.init_memory(feats, labels)
+            return
+        self.label_bank.copy_(self.check_labels(labels))
+        self.update_centroids()
 
     @torch.no_grad()
     def assign(self, feats: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
@@ -125,17 +187,22 @@ class ClusterMemory(FeatureMemory):
         return torch.cat(out)
 
     @torch.no_grad()
-    def update(self, idx: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-        """Momentum-update the bank with the all-gathered batch and relabel
-        those rows; returns the change ratio (scalar tensor on ``feats``'
-        device, the same on every rank)."""
-        gidx, f = self.gather(idx, feats)
+    def update(self, idx: torch.Tensor,
+               feats: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Momentum-update the bank with the all-gathered batch and, with
+        ``online_labels``, relabel those rows; returns ``change_ratio`` (a
+        scalar tensor on ``feats``' device, the same on every rank) in that
+        case, else nothing."""
+        gidx, f = self.gather_features(idx, feats)
         new = self.blend(gidx, f)
+        if not self.online_labels:
+            return {}
         new_labels = self.assign(new)
         old = self.label_bank[gidx]
         changed = (new_labels != old).sum().float()
         self.label_bank[gidx] = new_labels
-        return (changed / max(gidx.numel(), 1)).to(feats.device)
+        ratio = (changed / max(gidx.numel(), 1)).to(feats.device)
+        return dict(change_ratio=ratio)
 
     def _centroid_rows(self, cinds: torch.Tensor) -> torch.Tensor:
         """Means of clusters ``cinds`` (previous value if empty)."""
@@ -173,10 +240,6 @@ class ClusterMemory(FeatureMemory):
         self.centroids[cinds] = rows.to(self.centroids)
 
     # ----------------------------------------------------- small clusters
-    def _generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(
-            self.seed * 1000003 + int(self.num_splits))
-
     def _split(self, members: torch.Tensor) -> torch.Tensor:
         """Indices (subset of ``members``, sorted) that move to the new
         cluster.
@@ -197,7 +260,9 @@ class ClusterMemory(FeatureMemory):
             second = members[labels != labels[0]]
             if 0 < second.numel() < members.numel():
                 return second
-        perm = torch.randperm(members.numel(), generator=self._generator())
+        perm = torch.randperm(
+            members.numel(),
+            generator=seeded_generator(self.seed, self.num_splits))
         return members[perm[:members.numel() // 2].to(members.device)]
 
     @torch.no_grad()

@@ -12,7 +12,8 @@ from mmssl_ext.testing import (TINY_BACKBONE, TINY_PREPROCESSOR, dataloader,
 
 N, K, D = 16, 3, 8
 DEEPCLUSTER = dict(
-    type='DeepCluster', num_clusters=K, length=N, with_sobel=True,
+    type='DeepCluster', with_sobel=True,
+    memory=dict(type='LabelMemory', length=N, num_clusters=K),
     data_preprocessor=TINY_PREPROCESSOR,
     backbone=dict(TINY_BACKBONE, in_channels=2),
     neck=dict(type='GlobalAveragePooling'),

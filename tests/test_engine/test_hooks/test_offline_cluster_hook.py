@@ -23,7 +23,8 @@ ODC = dict(
     memory=dict(type='ClusterMemory', length=N, feat_dim=D, num_clusters=K,
                 momentum=0.5, min_cluster=3, init='data'))
 DEEPCLUSTER = dict(
-    type='DeepCluster', num_clusters=K, length=N, with_sobel=True,
+    type='DeepCluster', with_sobel=True,
+    memory=dict(type='LabelMemory', length=N, num_clusters=K),
     data_preprocessor=TINY_PREPROCESSOR,
     backbone=dict(TINY_BACKBONE, in_channels=2),
     neck=dict(type='GlobalAveragePooling'),
@@ -50,7 +51,7 @@ def _offline(**kw):
 
 
 ODC_HOOKS = [
-    _offline(reweight=True),
+    _offline(),
     dict(type='ClusterMemoryHook', centroids_update_interval=2,
          deal_with_small_clusters_interval=1, evaluate_interval=2),
 ]
@@ -90,7 +91,7 @@ def test_odc_initial_clustering_and_online_maintenance(tmp_path):
                                        mem.bank[members].mean(0))
     # re-weighting from the label histogram
     w = (1. / (hist.double() + 1e-10))**0.5
-    torch.testing.assert_close(model.loss_weight, (w / w.sum()).float())
+    torch.testing.assert_close(model.class_weights(), (w / w.sum()).float())
     hub = runner.message_hub
     assert hub.get_scalar('train/clusters_max').current() >= 1
     assert 'change_ratio' in hub.log_scalars or any(
@@ -101,7 +102,7 @@ def test_initial_clustering_skipped_when_model_has_clusters(tmp_path):
     from mmssl_ext.registry import MODELS
     model = MODELS.build(DEEPCLUSTER)
     labels = torch.arange(N) % K
-    model.set_clusters(None, labels)
+    model.memory.set_clusters(None, labels)
     calls = []
     from mmssl_ext.engine.hooks import OfflineClusterHook
     orig = OfflineClusterHook.cluster
@@ -133,9 +134,9 @@ def test_hook_errors(tmp_path):
 
 
 def test_npid_memory_has_no_cluster_api(tmp_path):
-    with pytest.raises(TypeError, match='exposes no cluster state'):
+    with pytest.raises(TypeError, match='needs exactly one pseudo-label'):
         _train(NPID, str(tmp_path), [_offline()], epochs=1)
-    with pytest.raises(TypeError, match='needs a ClusterMemory'):
+    with pytest.raises(TypeError, match='holds no ClusterMemory'):
         _train(NPID, str(tmp_path / 'b'), [dict(type='ClusterMemoryHook')],
                epochs=1)
 
@@ -196,7 +197,7 @@ def _ddp_run(rank, world, work_dir, model, hooks, epochs):
 
 
 @pytest.mark.parametrize('model,hooks,keys', [
-    (DEEPCLUSTER, DC_HOOKS, ['pseudo_labels']),
+    (DEEPCLUSTER, DC_HOOKS, ['memory.labels']),
     (ODC, ODC_HOOKS, ['memory.label_bank', 'memory.bank',
                       'memory.centroids']),
 ])
@@ -228,4 +229,4 @@ def test_two_processes_training_keeps_replicas_identical(tmp_path):
         assert torch.equal(s0[k], s1[k]), k
         checked += 1
     assert {'memory.bank', 'memory.label_bank', 'memory.centroids',
-            'memory.num_splits', 'loss_weight'} <= set(s0) and checked > 10
+            'memory.num_splits'} <= set(s0) and checked > 10

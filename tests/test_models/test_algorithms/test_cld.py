@@ -10,6 +10,7 @@ from mmpretrain.structures import DataSample
 
 from mmssl_ext.models.algorithms.cld import (MoCoCLD, NPIDCLD, shuffle_bn,
                                              unshuffle_bn)
+from mmssl_ext.models.memories import check_memories
 from mmssl_ext.registry import MODELS
 
 
@@ -188,8 +189,8 @@ def test_bad_inputs_name_keys():
     with pytest.raises(ValueError, match='model.memory.length'):
         model.loss([x1, x2], _samples([0, 1, 6]))
     with pytest.raises(ValueError, match='model.memory.length'):
-        model.check_dataset_length(7)
-    model.check_dataset_length(6)
+        check_memories(model, 7)
+    check_memories(model, 6)
     with pytest.raises(ValueError, match='model.temperature'):
         _npid(temperature=0.)
     with pytest.raises(ValueError, match='feat_dim'):

@@ -5,6 +5,7 @@ from mmengine.runner import Runner
 from mmpretrain.structures import DataSample
 
 from mmssl_ext.models.algorithms.deepcluster import Sobel
+from mmssl_ext.models.memories import check_memories
 from mmssl_ext.registry import MODELS
 from mmssl_ext.testing import (TINY_PREPROCESSOR, dataloader, runner_cfg,
                                synthetic_dataset)
@@ -15,7 +16,8 @@ N, K = 16, 3
 
 def _cfg(n=N, k=K, with_sobel=True):
     return dict(
-        type='DeepCluster', num_clusters=k, length=n, with_sobel=with_sobel,
+        type='DeepCluster', with_sobel=with_sobel,
+        memory=dict(type='LabelMemory', length=n, num_clusters=k),
         data_preprocessor=TINY_PREPROCESSOR,
         backbone=dict(type='ResNet_CIFAR', depth=18, stem_channels=4,
                       base_channels=4, in_channels=2 if with_sobel else 3,
@@ -48,10 +50,10 @@ def test_loss_by_hand(tiny_backbone):
     model = MODELS.build(_cfg())
     with pytest.raises(RuntimeError, match='OfflineClusterHook'):
         model.loss(*_batch([0, 1]))
-    assert not model.has_clusters()
+    assert not model.memory.initialized
     labels = torch.arange(N) % K
-    model.set_clusters(None, labels)
-    assert model.has_clusters()
+    model.memory.set_clusters(None, labels)
+    assert model.memory.initialized
     inputs, samples = _batch([2, 5, 7])
     with torch.no_grad():
         logits = model.head.fc(
@@ -61,9 +63,9 @@ def test_loss_by_hand(tiny_backbone):
     torch.testing.assert_close(losses['loss'], expected, atol=1e-5,
                                rtol=1e-5)
     with pytest.raises(ValueError, match='labels must be in'):
-        model.set_clusters(None, torch.full((N, ), K))
-    with pytest.raises(ValueError, match='model.length=16'):
-        model.check_dataset_length(15)
+        model.memory.set_clusters(None, torch.full((N, ), K))
+    with pytest.raises(ValueError, match='model.memory.length=16'):
+        check_memories(model, 15)
     with pytest.raises(ValueError, match='num_clusters=20'):
         MODELS.build(_cfg(k=20))
 
@@ -131,4 +133,4 @@ def test_pseudo_labels_reach_loss_with_persistent_workers(tmp_path):
     # the labels really changed between clusterings (test not vacuous)
     assert any(not torch.equal(clusterings[i], clusterings[i + 1])
                for i in range(3))
-    assert torch.equal(model.pseudo_labels, clusterings[-1])
+    assert torch.equal(model.memory.labels, clusterings[-1])

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmpretrain.structures import DataSample
 
+from mmssl_ext.models.memories import check_memories
 from mmssl_ext.registry import MODELS
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..'))
@@ -48,7 +49,7 @@ def _build(feats_seed=0, labels=None, **kw):
     feats = torch.randn(n, 8, generator=g)
     if labels is None:
         labels = torch.arange(n) % model.memory.num_clusters
-    model.init_memory(feats, torch.as_tensor(labels))
+    model.memory.init_memory(feats, torch.as_tensor(labels))
     model.train()
     return model
 
@@ -70,8 +71,9 @@ def test_loss_keys_finite_backward_and_state_moves():
     model = _build()
     inputs, samples = _batch([0, 5, 9, 30])
     losses = model.loss(inputs, samples)
-    for key in ('loss_intra', 'loss_inter', 'change_ratio', 'cluster_empty',
-                'cluster_min', 'cluster_max'):
+    assert set(losses) == {'loss_intra', 'loss_inter', 'change_ratio',
+                           'neg_widened'}
+    for key in ('loss_intra', 'loss_inter', 'change_ratio'):
         assert key in losses and torch.isfinite(losses[key]).all(), key
     assert not losses['change_ratio'].requires_grad
     (losses['loss_intra'] + losses['loss_inter']).backward()
@@ -151,9 +153,9 @@ def test_online_relabel_and_replace_update_by_hand():
 
 
 def test_offline_labels_momentum_update_without_relabel():
-    model = _build(online_labels=False,
-                   memory=dict(type='ClusterMemory', length=32,
-                               num_clusters=4, momentum=0.5, min_cluster=2))
+    model = _build(memory=dict(type='ClusterMemory', length=32,
+                               num_clusters=4, momentum=0.5, min_cluster=2,
+                               online_labels=False))
     idx = [3, 4]
     inputs, samples = _batch(idx)
     with torch.no_grad():
@@ -165,17 +167,16 @@ def test_offline_labels_momentum_update_without_relabel():
     assert torch.equal(model.memory.label_bank, old_labels)
     expect = F.normalize(0.5 * old_bank + 0.5 * k, dim=1)
     assert torch.allclose(model.memory.bank[idx], expect, atol=1e-5)
-    # offline labels are replaced wholesale by the hook
+    # offline labels are replaced wholesale by the clustering hook
     new = torch.arange(32).flip(0) % 4
-    model.set_pseudo_labels(new)
+    model.memory.set_clusters(None, new)
     assert torch.equal(model.memory.label_bank, new)
 
 
 def test_loss_weights_scale_terms():
     model = _build()
     other = copy.deepcopy(model)
-    other.set_loss_weights(1., 1.)
-    assert other.get_loss_weights() == (1., 1.)
+    other.intra_loss_weight = other.inter_loss_weight = 1.
     inputs, samples = _batch([0, 5, 9, 30])
     a = model.loss(inputs, samples)
     b = other.loss(inputs, samples)
@@ -183,7 +184,7 @@ def test_loss_weights_scale_terms():
         0.75 * b['loss_intra'].item(), rel=1e-4)
     assert a['loss_inter'].item() == pytest.approx(
         0.25 * b['loss_inter'].item(), rel=1e-4)
-    other.set_loss_weights(1., 0.)  # warm-up
+    other.inter_loss_weight = 0.  # warm-up
     c = other.loss(inputs, samples)
     assert c['loss_inter'].item() == 0.
 
@@ -245,7 +246,7 @@ def test_missing_sample_idx():
 def test_memory_not_initialised():
     model = MODELS.build(_cfg())
     inputs, samples = _batch([0, 1])
-    with pytest.raises(RuntimeError, match='InterCLRHook'):
+    with pytest.raises(RuntimeError, match='OfflineClusterHook'):
         model.loss(inputs, samples)
 
 
@@ -269,9 +270,9 @@ def test_bad_config_errors_name_the_key(kw, key):
 
 def test_dataset_length_checks():
     model = MODELS.build(_cfg())
-    model.check_dataset_length(32)
+    check_memories(model, 32)
     with pytest.raises(ValueError, match='model.memory.length'):
-        model.check_dataset_length(31)
+        check_memories(model, 31)
 
 
 # -------------------------------------------------------------- configs
@@ -283,10 +284,12 @@ def test_config_builds(path):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmssl_ext'
     assert cfg.model.type == 'InterCLRMoCo'
-    hooks = [h for h in cfg.custom_hooks if h['type'] == 'InterCLRHook']
-    assert len(hooks) == 1
+    assert [h['type'] for h in cfg.custom_hooks] == [
+        'OfflineClusterHook', 'ClusterMemoryHook']
     from mmssl_ext.registry import HOOKS
-    HOOKS.build(copy.deepcopy(hooks[0]))
+    for h in cfg.custom_hooks:
+        HOOKS.build(copy.deepcopy(h))
+    assert cfg.custom_hooks[0].interval is None  # online labels
     model = MODELS.build(cfg.model)
     assert model.memory.length == cfg.model.memory.length
     del model
@@ -312,9 +315,10 @@ def test_in1k_recipe_is_the_papers():
     assert cfg.train_dataloader.batch_size == 32
     assert cfg.optim_wrapper.optimizer.lr == 0.03
     assert cfg.train_cfg.max_epochs == 200
-    h = cfg.custom_hooks[0]
+    h = cfg.custom_hooks[1]
     assert (h.centroids_update_interval, h.deal_with_small_clusters_interval,
-            h.warmup_epochs) == (10, 1, 0)
+            h.evaluate_interval) == (10, 1, 50)
+    assert m.memory.online_labels
 
 
 def test_ablation_switches_via_cfg_options():
@@ -323,13 +327,13 @@ def test_ablation_switches_via_cfg_options():
     cfg = Config.fromfile(path)
     cfg.merge_from_dict({
         'model.neg_sampling': 'hard',
-        'model.online_labels': False,
+        'model.memory.online_labels': False,
         'model.inter_head.cos_margin': None,
         'model.inter_head.arc_margin': 0.5,
         'model.share_neck': False,
     })
     model = MODELS.build(cfg.model)
     assert type(model.neg_sampler).__name__ == 'HardNegativeSampler'
-    assert not model.online_labels and not model.share_neck
+    assert not model.memory.online_labels and not model.share_neck
     assert model.inter_head.cos_margin is None
     assert model.inter_head.arc_margin == 0.5

@@ -13,6 +13,7 @@ from mmengine.logging import MessageHub
 from mmengine.runner import Runner
 from mmpretrain.structures import DataSample
 
+from mmssl_ext.models.memories import check_memories
 from mmssl_ext.registry import MODELS
 
 EPS = 1e-7
@@ -23,9 +24,8 @@ N_POS = 3
 
 MODEL = dict(
     type='InvP',
-    data_len=16,
-    feat_dim=8,
-    num_neighbours=K,
+    memory=dict(type='NeighbourMemory', length=16, feat_dim=8,
+                num_neighbours=K, momentum=0.5, init='uniform'),
     ramp_up='none',
     backbone=dict(type='ResNet_CIFAR', depth=18, stem_channels=4,
                   base_channels=4, norm_cfg=dict(type='BN'),
@@ -39,8 +39,8 @@ MODEL = dict(
 def _model(**kw):
     cfg = copy.deepcopy(MODEL)
     for k, v in kw.items():
-        if k == 'loss':
-            cfg['loss'].update(v)
+        if k in ('loss', 'memory'):
+            cfg[k].update(v)
         else:
             cfg[k] = v
     torch.manual_seed(0)
@@ -114,7 +114,7 @@ def test_losses_bank_update_and_neighbours_by_hand():
                                      (_batch(2), torch.tensor([0, 3, 9,
                                                                14]))]):
         old_bank = model.memory.bank.clone()
-        old_neigh = model.neighbours.clone()
+        old_neigh = model.memory.neighbours.clone()
         with torch.no_grad():
             v = model.embed(x)  # train-mode BN: same batch, same features
         losses = model.loss([x], _samples(idx))
@@ -133,17 +133,17 @@ def test_losses_bank_update_and_neighbours_by_hand():
         others = [j for j in range(16) if j not in idx.tolist()]
         assert torch.equal(new_bank[others], old_bank[others])
         # neighbour rows of the batch from the OLD bank, anchor excluded
-        assert model.neighbours[idx].tolist() == _hand_neighbours(
+        assert model.memory.neighbours[idx].tolist() == _hand_neighbours(
             v, idx, old_bank)
-        assert torch.equal(model.neighbours[others], old_neigh[others])
+        assert torch.equal(model.memory.neighbours[others], old_neigh[others])
         if step == 0:
             assert (old_neigh == 0).all()
 
 
 def test_memory_momentum_converts_authors_m():
     # authors' m weights the OLD entry; ours weights the new one: m=0.8 ->
-    # memory_momentum=0.2
-    model = _model(memory_momentum=0.2)
+    # memory.momentum=0.2
+    model = _model(memory=dict(momentum=0.2))
     x, idx = _batch(3), torch.tensor([1, 2, 4, 8])
     old = model.memory.bank.clone()
     with torch.no_grad():
@@ -155,14 +155,14 @@ def test_memory_momentum_converts_authors_m():
 
 
 def test_uniform_bank_init_is_authors():
-    model = _model(bank_init='uniform')
+    model = _model(memory=dict(init='uniform'))
     a = 1 / math.sqrt(8 / 3)
     bank = model.memory.bank
     assert bank.abs().max() <= a and bank.min() < 0
     # not normalised, but with norms near 1 (E|row|^2 = D a^2 / 3 = 1)
     assert not torch.allclose(bank.norm(dim=1), torch.ones(16))
     assert 0.5 < bank.norm(dim=1).mean() < 1.5
-    unit = _model(bank_init='normal').memory.bank
+    unit = _model(memory=dict(init='random')).memory.bank
     torch.testing.assert_close(unit.norm(dim=1), torch.ones(16))
 
 
@@ -192,35 +192,34 @@ def test_lambda_zero_is_background_npid(hub):
         v = model.embed(x)
     losses = model.loss([x], _samples(idx))
     assert set(losses) == {'loss_ins'}
-    ins, _ = _hand_losses(v, idx, old_bank, model.neighbours)
+    ins, _ = _hand_losses(v, idx, old_bank, model.memory.neighbours)
     assert losses['loss_ins'].item() == pytest.approx(ins, rel=1e-5)
 
 
 def test_state_is_in_state_dict():
     sd = _model().state_dict()
     assert sd['memory.bank'].shape == (16, 8)
-    assert sd['neighbours'].shape == (16, K)
-    assert sd['neighbours'].dtype == torch.long
+    assert sd['memory.neighbours'].shape == (16, K)
+    assert sd['memory.neighbours'].dtype == torch.long
 
 
-def test_knn_bank_and_check_data_len():
+def test_memory_length_check_names_the_key():
     model = _model()
-    assert model.knn_bank() is model.memory.bank
-    model.check_data_len(16)
-    with pytest.raises(ValueError, match='model.data_len'):
-        model.check_data_len(20)
+    check_memories(model, 16)
+    with pytest.raises(ValueError, match='model.memory.length=16'):
+        check_memories(model, 20)
 
 
 # ------------------------------- bad input --------------------------------
 @pytest.mark.parametrize('kw,key', [
-    (dict(data_len=None), 'data_len'),
-    (dict(data_len=6), 'n_background'),
+    (dict(memory=dict(length=0)), 'length'),
+    (dict(memory=dict(length=6)), 'n_background'),
     (dict(loss=dict(n_background=2)), 'n_background'),
-    (dict(bank_init='zeros'), 'bank_init'),
+    (dict(memory=dict(init='zeros')), 'init'),
     (dict(ramp_up='linear'), 'ramp_up'),
     (dict(lambda_inv=-1.), 'lambda_inv'),
-    (dict(num_neighbours=0), 'num_neighbours'),
-    (dict(memory_momentum=0.), 'momentum'),
+    (dict(memory=dict(num_neighbours=0)), 'num_neighbours'),
+    (dict(memory=dict(momentum=0.)), 'momentum'),
     (dict(loss=dict(temperature=0.)), 'temperature'),
     (dict(loss=dict(propagation='dfs')), 'propagation'),
     (dict(loss=dict(denominator='x')), 'denominator'),
@@ -238,9 +237,9 @@ def test_bad_batches_name_the_problem():
         model.loss([x, x], _samples([0, 1, 2, 3]))
     with pytest.raises(ValueError, match='PackInputs'):
         model.loss([x], [DataSample() for _ in range(4)])
-    with pytest.raises(ValueError, match='data_len'):
+    with pytest.raises(ValueError, match='memory.length'):
         model.loss([x], _samples([0, 1, 2, 16]))
-    wrong = _model(feat_dim=8)
+    wrong = _model()
     wrong.neck.mlp[2] = torch.nn.Linear(16, 5)
     with pytest.raises(ValueError, match='feat_dim'):
         wrong.loss([x], _samples([0, 1, 2, 3]))
@@ -265,7 +264,8 @@ class Record(Hook):
 def _runner(work_dir, max_epochs, resume_from=None, save_best=True):
     record = Record()
     model = copy.deepcopy(MODEL)
-    model.update(data_len=32, ramp_up='binary', ramp_epochs=1,
+    model['memory'].update(length=32)
+    model.update(ramp_up='binary', ramp_epochs=1,
                  data_preprocessor=dict(type='SelfSupDataPreprocessor',
                                         mean=[127.5] * 3, std=[127.5] * 3,
                                         to_rgb=False))
@@ -304,7 +304,7 @@ def _runner(work_dir, max_epochs, resume_from=None, save_best=True):
 def _state(runner):
     from mmpretrain.utils import get_ori_model
     m = get_ori_model(runner.model)
-    return m.memory.bank.clone(), m.neighbours.clone()
+    return m.memory.bank.clone(), m.memory.neighbours.clone()
 
 
 def test_resume_is_exact_and_monitor_runs(tmp_path):
@@ -324,7 +324,7 @@ def test_resume_is_exact_and_monitor_runs(tmp_path):
     half.train()
     ckpt = str(tmp_path / 'half' / 'epoch_1.pth')
     sd = torch.load(ckpt)['state_dict']
-    assert 'neighbours' in sd and 'memory.bank' in sd
+    assert 'memory.neighbours' in sd and 'memory.bank' in sd
     resumed, rec_res = _runner(str(tmp_path / 'half'), 2, resume_from=ckpt)
     resumed.train()
     bank_res, neigh_res = _state(resumed)
@@ -343,9 +343,9 @@ def test_monitor_rejects_bank_of_wrong_length(tmp_path):
     model = get_ori_model(runner.model)
     # a bank of 32 rows against a 40-sample training set
     runner.val_loop.label_dataset = dict(DATA, num_samples=40, pipeline=[])
-    with pytest.raises(ValueError, match='model.data_len=40'):
+    with pytest.raises(ValueError, match='model.memory.length=32'):
         runner.val_loop.run()
-    assert model.knn_bank().size(0) == 32
+    assert model.memory.bank.size(0) == 32
 
 
 def _pixels(model, inputs):
@@ -353,7 +353,7 @@ def _pixels(model, inputs):
 
 
 def test_monitor_classifies_against_the_bank(tmp_path):
-    """The loop's bank is whatever ``model.knn_bank()`` returns, row i
+    """The loop's bank is the memory's ``bank`` buffer, row i
     labelled with training sample i. Bank = the training images' pixels,
     queries = the same images: k=1 finds each query's own row -> 100 %;
     rows rolled by one (labels misaligned) -> 0 %."""
@@ -370,10 +370,10 @@ def test_monitor_classifies_against_the_bank(tmp_path):
     model = get_ori_model(runner.model)
     pixels = extract_features(runner.model, runner.val_loop.dataloader,
                               _pixels, progress=False)
-    model.knn_bank = lambda: pixels
+    model.memory.bank = pixels
     assert runner.val_loop.run()['knn/top1'] == pytest.approx(100.0)
     # labels are i % 4: rolling the rows by one mislabels every row
-    model.knn_bank = lambda: pixels.roll(1, 0)
+    model.memory.bank = pixels.roll(1, 0)
     assert runner.val_loop.run()['knn/top1'] == pytest.approx(0.0)
 
 
@@ -381,18 +381,18 @@ def test_diagnostics_by_hand():
     """neighbour_precision over the refreshed rows of a hand-made table;
     positive_precision over the positives propagation + hard selection
     would pick (bank rows as anchor features)."""
-    model = _model(data_len=8, num_neighbours=2,
+    model = _model(memory=dict(length=8, num_neighbours=2),
                    loss=dict(n_background=4, diffusion_layer=1, n_pos=1))
     assert model.diagnostics(torch.zeros(8, dtype=torch.long)) == {}
     true = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
-    bank = torch.zeros(8, model.feat_dim)
+    bank = torch.zeros(8, model.memory.feat_dim)
     bank[:, 0] = 1.
     bank[2, 0], bank[2, 1] = 0.6, 0.8   # sample 2 is far from everyone
     with torch.no_grad():
         model.memory.bank.copy_(bank)
-        model.neighbours.zero_()
-        model.neighbours[1] = torch.tensor([0, 2])  # 2 of 2 same label
-        model.neighbours[5] = torch.tensor([4, 0])  # 1 of 2
+        model.memory.neighbours.zero_()
+        model.memory.neighbours[1] = torch.tensor([0, 2])  # 2 of 2 same label
+        model.memory.neighbours[5] = torch.tensor([4, 0])  # 1 of 2
     out = model.diagnostics(true)
     assert out['neighbour_precision'] == pytest.approx(3 / 4)
     # hard positive (least similar candidate): row 1 -> 2 (label 0, same),
@@ -400,7 +400,7 @@ def test_diagnostics_by_hand():
     assert out['positive_precision'] in (pytest.approx(1.0),
                                          pytest.approx(0.5))
     with torch.no_grad():
-        model.neighbours[5] = torch.tensor([2, 0])  # both other label
+        model.memory.neighbours[5] = torch.tensor([2, 0])  # both other label
     out = model.diagnostics(true)
     assert out['neighbour_precision'] == pytest.approx(2 / 4)
     # row 5 -> least similar of {2, 0} is 2 (label 0): not the same label

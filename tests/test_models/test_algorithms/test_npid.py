@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
+from mmssl_ext.models.memories import check_memories
 from mmssl_ext.registry import MODELS
 
 N, D = 16, 8
@@ -74,8 +75,8 @@ def test_errors(tiny_backbone):
     with pytest.raises(ValueError, match='PackInputs'):
         model.loss(inputs, [DataSample(), DataSample()])
     with pytest.raises(ValueError, match='model.memory.length=16'):
-        model.check_dataset_length(20)
-    model.check_dataset_length(N)
+        check_memories(model, 20)
+    check_memories(model, N)
     with pytest.raises(ValueError, match='neg_num'):
         _model(neg_num=0, tiny=tiny_backbone)
 

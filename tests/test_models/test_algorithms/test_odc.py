@@ -42,7 +42,7 @@ def test_requires_initial_clustering(tiny_backbone):
     model = _model(tiny_backbone)
     with pytest.raises(RuntimeError, match='OfflineClusterHook'):
         model.loss(*_batch([0, 1]))
-    assert not model.has_clusters()
+    assert not model.memory.initialized
 
 
 def test_loss_weighted_ce_and_memory_update_by_hand(tiny_backbone):
@@ -50,11 +50,11 @@ def test_loss_weighted_ce_and_memory_update_by_hand(tiny_backbone):
     model = _model(tiny_backbone)
     g = torch.Generator().manual_seed(1)
     labels = torch.tensor([0] * 8 + [1] * 4 + [2] * 3 + [3])
-    model.set_clusters(torch.randn(N, D, generator=g), labels)
-    assert model.has_clusters()
-    model.set_reweight(power=0.5)
+    model.memory.set_clusters(torch.randn(N, D, generator=g), labels)
+    assert model.memory.initialized
     w = torch.tensor([8., 4., 3., 1.])**-0.5
-    torch.testing.assert_close(model.loss_weight, w / w.sum())
+    class_weights = model.class_weights()
+    torch.testing.assert_close(class_weights, w / w.sum())
 
     idx = torch.tensor([1, 9, 12, 15])
     inputs, samples = _batch(idx.tolist())
@@ -66,7 +66,7 @@ def test_loss_weighted_ce_and_memory_update_by_hand(tiny_backbone):
     assert set(losses) == {'loss', 'change_ratio'}
     y = labels[idx]
     per = F.cross_entropy(logits, y, reduction='none')
-    wy = model.loss_weight[y]
+    wy = class_weights[y]
     torch.testing.assert_close(losses['loss'], (per * wy).sum() / wy.sum(),
                                atol=1e-5, rtol=1e-5)
     # memory rows blended, relabelled against the centroids
@@ -85,7 +85,7 @@ def test_state_dict_holds_all_state(tiny_backbone):
     model = _model(tiny_backbone)
     keys = set(model.state_dict())
     for k in ('memory.bank', 'memory.label_bank', 'memory.centroids',
-              'memory.num_splits', 'memory.initialized', 'loss_weight'):
+              'memory.num_splits', 'memory.initialized'):
         assert k in keys
 
 

@@ -1,5 +1,5 @@
-"""InvP loss terms, propagation, positive selection, neighbour refresh and
-ramp-up, each checked against numbers worked out by hand (or by an
+"""InvP loss terms, propagation, positive selection and ramp-up, each
+checked against numbers worked out by hand (or by an
 independent dense re-implementation of the authors' forward pass)."""
 import math
 
@@ -11,7 +11,6 @@ from mmssl_ext.models.losses.invp_loss import (InvPLoss, background_outside,
                                                invp_invariance_loss,
                                                invp_ramp_up, propagate_bfs,
                                                propagate_concat,
-                                               refresh_neighbours,
                                                select_positives)
 
 e = math.exp
@@ -297,20 +296,6 @@ def test_matches_dense_reference_values_and_gradients():
     (out['loss_ins'] + 0.6 * out['loss_inv']).backward()
     (ref_ins + 0.6 * ref_inv).backward()
     torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-6)
-
-
-# ---------------------------- neighbour table -----------------------------
-def test_refresh_neighbours_by_hand():
-    bg = torch.tensor([
-        [0, 5, 1, 2],  # anchor first: replaced by the (k+1)-th (1)
-        [3, 4, 1, 0],  # anchor 2 absent: first k kept
-        [3, 4, 2, 0],  # anchor at position k: dropped with it
-        [4, 2, 3, 1],  # anchor 2 second: replaced by the (k+1)-th (3)
-    ])
-    got = refresh_neighbours(bg, torch.tensor([0, 2, 2, 2]), 2)
-    assert got.tolist() == [[1, 5], [3, 4], [3, 4], [4, 3]]
-    with pytest.raises(ValueError, match='k\\+1'):
-        refresh_neighbours(bg[:, :2], torch.tensor([0, 2, 2, 2]), 2)
 
 
 # ------------------------------- bad input --------------------------------

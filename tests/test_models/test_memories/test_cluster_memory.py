@@ -30,16 +30,16 @@ def test_relabel_uses_unnormalised_centroids_and_change_ratio():
     m = _four()
     m.centroids.copy_(T([[2., 0.], [0., .5]]))
     # [0.6, 0.8]: scores 1.2 (c0) vs 0.4 (c1) -> label 0 (was 1)
-    r = m.update(T([2]), T([[3., 4.]]))
+    r = m.update(T([2]), T([[3., 4.]]))["change_ratio"]
     assert float(r) == 1.0
     assert torch.equal(m.label_bank, T([0, 0, 0, 1]))
     torch.testing.assert_close(m.bank[2], T([.6, .8]))
     # row 1 -> [1, .1]/|.| : label 0 unchanged; row 3 -> [0, 1]: label 1
-    r = m.update(T([1, 3]), T([[1., .1], [0., 2.]]))
+    r = m.update(T([1, 3]), T([[1., .1], [0., 2.]]))["change_ratio"]
     assert float(r) == 0.0
     assert torch.equal(m.label_bank, T([0, 0, 0, 1]))
     # one of two changes -> 0.5
-    r = m.update(T([0, 3]), T([[1., 0.], [1., 0.]]))
+    r = m.update(T([0, 3]), T([[1., 0.], [1., 0.]]))["change_ratio"]
     assert float(r) == 0.5 and int(m.label_bank[3]) == 0
 
 
@@ -124,7 +124,8 @@ def test_state_dict_round_trip(tmp_path):
     for k, v in m.state_dict().items():
         assert torch.equal(v, n.state_dict()[k]), k
     f = torch.randn(3, 2)
-    assert torch.equal(m.update(T([1, 5, 7]), f), n.update(T([1, 5, 7]), f))
+    assert torch.equal(m.update(T([1, 5, 7]), f)['change_ratio'],
+                       n.update(T([1, 5, 7]), f)['change_ratio'])
     m.update_centroids()
     n.update_centroids()
     assert torch.equal(m.centroids, n.centroids)

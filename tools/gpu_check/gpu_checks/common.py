@@ -197,7 +197,7 @@ def walk_dicts(obj, fn: Callable[[dict], None]) -> None:
 
 
 #: keys of a recipe's model whose value is tied to the data set length
-_LENGTH_KEYS = ('length', 'data_len')
+_LENGTH_KEYS = ('length', )
 _POOL_KEYS = ('semihard_neg_pool_num', 'semieasy_neg_pool_num')
 
 

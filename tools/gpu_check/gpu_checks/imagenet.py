@@ -106,26 +106,18 @@ def _init_cluster_state(model, n: int, device) -> str:
     of extraction): banks, labels, centroids."""
     import torch
     import torch.nn.functional as F
-    g = torch.Generator(device=device).manual_seed(0)
-    mem = getattr(model, 'memory', None)
-    if hasattr(model, 'set_clusters'):
-        k = model.num_clusters
-        if model.has_clusters():
-            return ''
-        dim = mem.feat_dim if mem is not None else 128
-    elif mem is not None and hasattr(mem, 'init_memory'):
-        k, dim = mem.num_clusters, mem.feat_dim
-        if bool(mem.initialized):
-            return ''
-    else:
+
+    from mmssl_ext.models.memories import ClusterState, find_memories
+    found = find_memories(model, ClusterState)
+    if not found or bool(found[0][1].initialized):
         return ''
+    mem = found[0][1]
+    k, dim = mem.num_clusters, getattr(mem, 'feat_dim', 128)
+    g = torch.Generator(device=device).manual_seed(0)
     feats = F.normalize(
         torch.randn(n, dim, device=device, generator=g), dim=1)
     labels = torch.randint(0, k, (n, ), device=device, generator=g)
-    if hasattr(model, 'set_clusters'):
-        model.set_clusters(feats, labels)
-    else:
-        mem.init_memory(feats, labels)
+    mem.set_clusters(feats, labels)
     return f'random cluster state: {n} x {dim} bank, {k} clusters'
 
 

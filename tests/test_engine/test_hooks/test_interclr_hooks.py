@@ -1,6 +1,8 @@
-"""InterCLRHook on a real mmengine Runner (1 process, tiny model): initial
-clustering, centroid refresh, small clusters, warm-up, offline labels,
-wrapped model, and resume exactness."""
+"""InterCLR's hooks, composed on a real mmengine Runner (1 process, tiny
+model): OfflineClusterHook (initial clustering, offline re-clustering),
+ClusterMemoryHook (centroid refresh, small clusters, cluster sizes),
+ModelParamScheduleHook (loss-weight warm-up); wrapped model and resume
+exactness."""
 import logging
 import os.path as osp
 import tempfile
@@ -15,7 +17,7 @@ from mmengine.model import BaseModel
 from mmengine.registry import MODEL_WRAPPERS
 from mmengine.runner import Runner
 
-from mmssl_ext.engine.hooks.interclr_hook import InterCLRHook
+from mmssl_ext.engine.hooks import OfflineClusterHook
 from mmssl_ext.registry import HOOKS
 
 CE = dict(type='CrossEntropyLoss')
@@ -48,19 +50,33 @@ def _model_cfg(**kw):
     return cfg
 
 
-def _hook_cfg(**kw):
+def _offline_cfg(**kw):
     cfg = dict(
-        type='InterCLRHook',
+        type='OfflineClusterHook',
         extract_dataloader=dict(
             batch_size=8, num_workers=0,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate'),
             dataset=dict(DATA, pipeline=[dict(type='PackInputs')])),
-        clustering=dict(backend='torch'),
-        centroids_update_interval=2,
-        evaluate_interval=2)
+        clustering=dict(backend='torch'))
     cfg.update(kw)
     return cfg
+
+
+def _hooks(warmup_epochs=0, **kw):
+    """InterCLR's online-label hooks (and the warm-up)."""
+    hooks = [_offline_cfg(**kw),
+             dict(type='ClusterMemoryHook', centroids_update_interval=2,
+                  evaluate_interval=2)]
+    if warmup_epochs:
+        hooks.append(dict(type='ModelParamScheduleHook', end=warmup_epochs,
+                          params=dict(intra_loss_weight=1.,
+                                      inter_loss_weight=0.)))
+    return hooks
+
+
+def _offline(runner):
+    return [h for h in runner.hooks if isinstance(h, OfflineClusterHook)][0]
 
 
 class Recorder(Hook):
@@ -71,7 +87,8 @@ class Recorder(Hook):
 
     def before_train_epoch(self, runner):
         from mmpretrain.utils import get_ori_model
-        self.weights.append(get_ori_model(runner.model).get_loss_weights())
+        m = get_ori_model(runner.model)
+        self.weights.append((m.intra_loss_weight, m.inter_loss_weight))
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
@@ -121,7 +138,7 @@ def _runner(work_dir, model=None, hooks=(), train_cfg=None, resume=False,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05,
                                           momentum=0.9)),
         train_cfg=train_cfg or dict(by_epoch=True, max_epochs=2),
-        custom_hooks=list(hooks) + [rec],
+        custom_hooks=list(hooks) + [rec],  # rec is LOWEST: runs last
         default_hooks=dict(
             logger=dict(type='LoggerHook', interval=1),
             checkpoint=dict(type='CheckpointHook', interval=ckpt_interval,
@@ -151,31 +168,38 @@ def _cluster_means(m):
 
 
 def test_hook_trains_with_warmup_and_label_maintenance(tmp):
-    runner, rec = _runner(tmp, hooks=[_hook_cfg(warmup_epochs=1)])
+    runner, rec = _runner(tmp, hooks=_hooks(warmup_epochs=1))
     m = runner.model
     calls = dict(centroids=0, small=0)
-    orig_c, orig_s = m.update_centroids, m.deal_with_small_clusters
+    mem = m.memory
+    orig_c, orig_s = mem.update_centroids, mem.deal_with_small_clusters
 
-    def count_c():
-        calls['centroids'] += 1
-        return orig_c()
+    def count_c(*cinds):  # the small-cluster pass refreshes some rows
+        calls['centroids'] += not cinds
+        return orig_c(*cinds)
 
     def count_s():
         calls['small'] += 1
         return orig_s()
 
-    m.update_centroids, m.deal_with_small_clusters = count_c, count_s
+    mem.update_centroids, mem.deal_with_small_clusters = count_c, count_s
     runner.train()
-    # 8 iterations: centroids every 2, small clusters every iteration
-    assert calls == dict(centroids=4, small=8)
-    assert m.memory_initialized
+    # 8 iterations: centroids every 2 (+1: the initial clustering), small
+    # clusters every iteration
+    assert calls == dict(centroids=1 + 4, small=8)
+    assert bool(mem.initialized)
     # warm-up epoch: inter loss off, then the configured weights
     assert rec.weights == [(1., 0.), (0.75, 0.25)]
     assert all(log['loss_inter'] == 0. for log in rec.logs[:4])
     assert all(log['loss_inter'] > 0. for log in rec.logs[4:])
-    for key in ('loss_intra', 'change_ratio', 'cluster_min', 'cluster_max',
-                'cluster_empty'):
-        assert key in rec.logs[-1]
+    assert set(rec.logs[-1]) == {'loss', 'loss_intra', 'loss_inter',
+                                 'change_ratio', 'neg_widened'}
+    # cluster sizes are logged once, by ClusterMemoryHook (every 2 iters)
+    hub, hist = runner.message_hub, mem.histogram()
+    assert hub.get_scalar('train/clusters_min').current() == int(hist.min())
+    assert hub.get_scalar('train/clusters_max').current() == int(hist.max())
+    assert hub.get_scalar('train/clusters_empty').current() == int(
+        (hist == 0).sum())
     # no cluster is left empty after the small-cluster pass
     assert min(rec.min_sizes) >= 1
     # centroids refreshed (last iteration 8 is a multiple of 2): the means
@@ -186,11 +210,11 @@ def test_hook_trains_with_warmup_and_label_maintenance(tmp):
 def test_initial_clustering_matches_kmeans_of_extracted_features(tmp):
     from mmssl_ext.models.utils.kmeans import kmeans
     from mmssl_ext.utils.extract import extract_features
-    runner, _ = _runner(tmp, hooks=[_hook_cfg()],
+    runner, _ = _runner(tmp, hooks=_hooks(),
                         train_cfg=dict(by_epoch=True, max_epochs=1))
-    hook = [h for h in runner.hooks if isinstance(h, InterCLRHook)][0]
+    hook = _offline(runner)
     model = runner.model
-    assert not model.has_clusters()
+    assert not bool(model.memory.initialized)
     feats = extract_features(
         model, hook._dataloader(runner),
         feature=lambda m, x: model.clustering_feature(x), progress=False)
@@ -204,16 +228,18 @@ def test_initial_clustering_matches_kmeans_of_extracted_features(tmp):
 
 
 def test_offline_labels_recluster_every_interval(tmp):
+    memory = dict(type='ClusterMemory', length=N, num_clusters=4,
+                  momentum=1.0, min_cluster=2, online_labels=False)
     runner, rec = _runner(
-        tmp, model=_model_cfg(online_labels=False),
-        hooks=[_hook_cfg(interval=1)])
+        tmp, model=_model_cfg(memory=memory),
+        hooks=[_offline_cfg(interval=1)])
     calls = []
-    hook = [h for h in runner.hooks if isinstance(h, InterCLRHook)][0]
+    hook = _offline(runner)
     orig = hook.cluster
     model_ref = runner.model
 
     def spy(r):
-        calls.append(model_ref.has_clusters())
+        calls.append(bool(model_ref.memory.initialized))
         return orig(r)
 
     hook.cluster = spy
@@ -227,22 +253,32 @@ def test_hook_with_wrapped_model(tmp):
     from mmssl_ext.registry import MODELS
     torch.manual_seed(0)
     model = ToyWrapper(MODELS.build(_model_cfg()))
-    runner, rec = _runner(tmp, model=model, hooks=[_hook_cfg()])
+    runner, rec = _runner(tmp, model=model, hooks=_hooks())
     runner.train()
-    assert model.module.memory_initialized and len(rec.logs) == 8
+    assert bool(model.module.memory.initialized) and len(rec.logs) == 8
 
 
-def test_hook_config_errors():
+def test_hook_config_errors(tmp):
     with pytest.raises(ValueError, match='centroids_update_interval'):
-        HOOKS.build(_hook_cfg(centroids_update_interval=0))
+        HOOKS.build(dict(type='ClusterMemoryHook',
+                         centroids_update_interval=0))
     with pytest.raises(ValueError, match='clustering.k'):
-        HOOKS.build(_hook_cfg(clustering=dict(k=3)))
+        HOOKS.build(_offline_cfg(clustering=dict(k=3)))
+    with pytest.raises(ValueError, match='interval=0'):
+        HOOKS.build(_offline_cfg(interval=0))
+    # ClusterMemoryHook has nothing to maintain with offline labels
+    memory = dict(type='ClusterMemory', length=N, num_clusters=4,
+                  online_labels=False)
+    runner, _ = _runner(tmp, model=_model_cfg(memory=memory),
+                        hooks=_hooks())
+    with pytest.raises(TypeError, match='online_labels=True'):
+        runner.train()
 
 
 def test_memory_length_mismatch_is_caught(tmp):
     runner, _ = _runner(tmp, model=_model_cfg(memory=dict(
         type='ClusterMemory', length=N + 1, num_clusters=4, momentum=1.0,
-        min_cluster=2)), hooks=[_hook_cfg()])
+        min_cluster=2)), hooks=_hooks())
     with pytest.raises(ValueError, match='model.memory.length'):
         runner.train()
 
@@ -258,16 +294,16 @@ def _state(model):
 def test_resume_is_exact(tmp):
     iters = dict(type='IterBasedTrainLoop', max_iters=6)
     a_dir, b_dir = osp.join(tmp, 'a'), osp.join(tmp, 'b')
-    ra, rec_a = _runner(a_dir, hooks=[_hook_cfg()], train_cfg=iters)
+    ra, rec_a = _runner(a_dir, hooks=_hooks(), train_cfg=iters)
     ra.train()
     state_a = _state(ra.model)
     ckpt = osp.join(a_dir, 'iter_3.pth')
     assert osp.exists(ckpt)
 
-    rb, rec_b = _runner(b_dir, hooks=[_hook_cfg()], train_cfg=iters,
+    rb, rec_b = _runner(b_dir, hooks=_hooks(), train_cfg=iters,
                         resume=True, load_from=ckpt)
     called = []
-    hook = [h for h in rb.hooks if isinstance(h, InterCLRHook)][0]
+    hook = _offline(rb)
     hook.cluster = lambda *a, **k: called.append(1)
     rb.train()
     assert not called  # memory came from the checkpoint
@@ -281,3 +317,30 @@ def test_resume_is_exact(tmp):
             assert torch.allclose(state_b[key], va, atol=1e-5), key
         else:
             assert torch.equal(state_b[key], va), key
+
+
+def test_param_schedule_restores_the_configured_values(tmp):
+    hook = HOOKS.build(dict(type='ModelParamScheduleHook', begin=1, end=2,
+                            params=dict(inter_loss_weight=0.)))
+    runner, rec = _runner(tmp, hooks=_hooks() + [hook],
+                          train_cfg=dict(by_epoch=True, max_epochs=3))
+    runner.train()
+    assert rec.weights == [(0.75, 0.25), (0.75, 0.), (0.75, 0.25)]
+
+
+@pytest.mark.parametrize('kw,match', [
+    (dict(params=dict(inter_loss_weight=0.), end=0), 'begin < end'),
+    (dict(params=dict(inter_loss_weight='x'), end=1), 'must be a number'),
+    (dict(params={}, end=1), 'non-empty'),
+])
+def test_param_schedule_config_errors(kw, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        HOOKS.build(dict(type='ModelParamScheduleHook', **kw))
+
+
+def test_param_schedule_names_a_missing_attribute(tmp):
+    hook = dict(type='ModelParamScheduleHook', end=1,
+                params=dict(inter_loss_wieght=0.))
+    runner, _ = _runner(tmp, hooks=_hooks() + [hook])
+    with pytest.raises(TypeError, match="'inter_loss_wieght'"):
+        runner.train()
