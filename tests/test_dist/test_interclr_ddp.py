@@ -15,8 +15,8 @@ CE = dict(type='CrossEntropyLoss')
 DATA = dict(type='SyntheticImageDataset', num_samples=N, num_classes=4,
             img_size=16)
 STATE = ('memory.bank', 'memory.label_bank', 'memory.centroids',
-         'memory.num_splits', 'memory.initialized', 'intra_queue.queue',
-         'intra_queue.ptr', 'sampling_step', 'backbone.conv1.weight',
+         'memory.num_splits', 'memory.initialized', 'queue.queue',
+         'queue.ptr', 'sampling_step', 'backbone.conv1.weight',
          'neck.mlp.0.weight')
 
 
@@ -97,7 +97,7 @@ def test_state_identical_on_both_ranks(share_neck):
     for key in STATE:
         assert torch.equal(r0['state'][key], r1['state'][key]), key
     # 2 ranks x 4 keys x 2 iterations entered the queue (all-gathered)
-    assert int(r0['state']['intra_queue.ptr']) == (2 * 4 * 2) % 12
+    assert int(r0['state']['queue.ptr']) == (2 * 4 * 2) % 12
     # every sample was seen by one of the two ranks in the epoch: every bank
     # row was replaced on both ranks (gathered updates, no broadcast)
     changed = (r0['state']['memory.bank'] - r0['init_bank']).abs().sum(1)
@@ -181,7 +181,7 @@ def _eq_steps(rank, world_size):
         sd = ori.state_dict()
         states.append({k: sd[k].clone() for k in (
             'memory.bank', 'memory.label_bank', 'memory.centroids',
-            'memory.num_splits', 'intra_queue.queue', 'intra_queue.ptr')})
+            'memory.num_splits', 'queue.queue', 'queue.ptr')})
     return states, logs
 
 
@@ -206,7 +206,7 @@ def test_two_ranks_equal_one_process_with_double_batch():
         mean = (r0[1][step]['loss_intra'] + r1[1][step]['loss_intra']) / 2
         assert abs(mean - single_logs[step]['loss_intra']) < 1e-5, step
     # the queue wrapped (4 steps x 8 keys > 20) and relabelling happened
-    assert int(single_states[-1]['intra_queue.ptr']) == (EQ_STEPS * EQ_B) % 20
+    assert int(single_states[-1]['queue.ptr']) == (EQ_STEPS * EQ_B) % 20
     first = single_states[0]['memory.label_bank']
     assert not torch.equal(first, torch.arange(EQ_N) % 4) or int(
         single_states[-1]['memory.num_splits']) > 0

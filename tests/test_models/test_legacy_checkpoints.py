@@ -78,6 +78,8 @@ MODELS_NOW = dict(
 )
 # old key -> today's key, per file (a key absent here kept its name)
 RENAMED = dict(
+    interclr={'intra_queue.queue': 'queue.queue',
+              'intra_queue.ptr': 'queue.ptr'},
     invp={'neighbours': 'memory.neighbours'},
     deepcluster={'pseudo_labels': 'memory.labels'},
 )

@@ -17,8 +17,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine import dist
 from mmengine.model import ExponentialMovingAverage
-from mmpretrain.models.selfsup import MoCo
-from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
@@ -26,13 +24,7 @@ from mmssl_ext.utils.dist import get_sample_idx
 from mmssl_ext.utils.seeding import seeded_generator
 from ..memories import ClusterMemory
 from ..utils.neg_sampling import build_neg_sampler, sample_positives
-
-
-def _scoped(cfg):
-    if isinstance(cfg, dict):
-        cfg = dict(cfg)
-        cfg.setdefault('_scope_', 'mmssl_ext')
-    return cfg
+from .ring_moco import RingMoCo
 
 
 def _build(cfg):
@@ -46,8 +38,8 @@ def _build(cfg):
 
 
 @MODELS.register_module()
-class InterCLRMoCo(MoCo):
-    """InterCLR on top of MMPretrain's MoCo (v2).
+class InterCLRMoCo(RingMoCo):
+    """InterCLR: MoCo v2 (:class:`RingMoCo`) plus the inter-image branch.
 
     Per iteration, with two views ``x1, x2`` and data-set indices ``idx``:
 
@@ -64,7 +56,7 @@ class InterCLRMoCo(MoCo):
       or the output of a separate ``inter_neck``.
     * ``loss_intra = intra_loss_weight * L_intra`` (0.75),
       ``loss_inter = inter_loss_weight * L_inter`` (0.25).
-    * then the keys enter the MoCo queue, and the memory is updated with the
+    * then the keys enter the queue, and the memory is updated with the
       momentum-encoder keys of the inter branch:
       ``bank[idx] = normalize((1-mu) bank[idx] + mu k)`` (``mu =
       memory.momentum``, 1.0 = replace); with online labels
@@ -145,21 +137,10 @@ class InterCLRMoCo(MoCo):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        if queue_len < 1:
-            raise ValueError(f'queue_len={queue_len} must be >= 1')
-        if not 0. < momentum <= 1.:
-            raise ValueError(f'momentum={momentum} must be in (0, 1] '
-                             '(MMEngine convention: weight of the new '
-                             'weights; MoCo 0.999 -> 0.001)')
         for key, w in (('intra_loss_weight', intra_loss_weight),
                        ('inter_loss_weight', inter_loss_weight)):
             if w < 0:
                 raise ValueError(f'{key}={w} must be >= 0')
-        inter_neck_cfg = inter_neck if inter_neck is not None else neck
-        # nested configs resolve in our scope (MarginContrastiveHead) even
-        # when the config's default_scope is 'mmpretrain'; MMPretrain names
-        # still resolve through the parent registries
-        backbone, neck, head = (_scoped(c) for c in (backbone, neck, head))
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -170,30 +151,20 @@ class InterCLRMoCo(MoCo):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        temperature = getattr(self.head, 'temperature', None)
-        if temperature is not None and temperature <= 0:
-            raise ValueError(f'head.temperature={temperature} must be > 0')
-        # MoCo's (feat_dim, L) queue asserts L % batch == 0; the shared ring
-        # buffer wraps around instead (mmselfsup#106).
-        del self.queue
-        del self.queue_ptr
-        self.intra_queue = _build(
-            dict(type='FeatureQueue', length=queue_len, feat_dim=feat_dim))
-
         if inter_head is None:
             inter_head = dict(
                 type='MarginContrastiveHead',
                 loss=dict(type='CrossEntropyLoss'),
-                temperature=temperature if temperature is not None else 0.2,
+                temperature=getattr(self.head, 'temperature', 0.2),
                 cos_margin=-0.5)
         self.inter_head = _build(inter_head)
         t = getattr(self.inter_head, 'temperature', None)
         if t is not None and t <= 0:
             raise ValueError(f'inter_head.temperature={t} must be > 0')
-
         self.share_neck = bool(share_neck)
         if not self.share_neck:
-            self.inter_neck = _build(inter_neck_cfg)
+            self.inter_neck = _build(inter_neck if inter_neck is not None
+                                     else neck)
             self.inter_neck_k = ExponentialMovingAverage(
                 self.inter_neck, momentum)
 
@@ -208,13 +179,10 @@ class InterCLRMoCo(MoCo):
         if self.memory.feat_dim != feat_dim:
             raise ValueError(f'memory.feat_dim={self.memory.feat_dim} != '
                              f'feat_dim={feat_dim}')
-
-        self.neg_num = neg_num
         self.neg_sampler = build_neg_sampler(
             neg_sampling, neg_num, semihard_neg_pool_num,
             semieasy_neg_pool_num, knn_backend=knn_backend)
         self.neg_sampler.check_bank_length(self.memory.length)
-        self.neg_sampling = neg_sampling
         self.intra_loss_weight = float(intra_loss_weight)
         self.inter_loss_weight = float(inter_loss_weight)
 
@@ -223,6 +191,20 @@ class InterCLRMoCo(MoCo):
         self.register_buffer('sampling_seed',
                              torch.tensor(int(sampling_seed)))
         self.register_buffer('sampling_step', torch.tensor(0))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # on MMPretrain's MoCo the ring queue was the `intra_queue`
+        for name in ('queue', 'ptr'):
+            old = state_dict.pop(f'{prefix}intra_queue.{name}', None)
+            if old is not None:
+                state_dict.setdefault(f'{prefix}queue.{name}', old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @torch.no_grad()
+    def momentum_update(self) -> None:
+        super().momentum_update()
+        if not self.share_neck:
+            self.inter_neck_k.update_parameters(self.inter_neck)
 
     def clustering_feature(self, inputs: torch.Tensor) -> torch.Tensor:
         """Features clustered by ``OfflineClusterHook``: the (inter-branch)
@@ -239,9 +221,6 @@ class InterCLRMoCo(MoCo):
             return {}
         return pseudo_label_quality(self.memory.label_bank, true_labels)
 
-    # ------------------------------------------------------------------
-    # training
-    # ------------------------------------------------------------------
     def inter_logits(self, q: torch.Tensor, idx: torch.Tensor,
                      generator: Optional[torch.Generator] = None):
         """Positive (B, 1) and negative (B, neg_num) similarities of the
@@ -252,14 +231,12 @@ class InterCLRMoCo(MoCo):
         """
         mem = self.memory
         bank, label_bank = mem.bank, mem.label_bank
-        idx = idx.to(label_bank.device)
-        labels = label_bank[idx]
+        labels = label_bank[idx.to(label_bank.device)]
         pos_idx = sample_positives(label_bank, labels, generator,
                                    mem.num_clusters)
         neg_idx = self.neg_sampler(
             q.detach(), bank, label_bank, labels, generator=generator)
-        pos_feat = bank[pos_idx].to(q)  # (B, D)
-        pos = (q * pos_feat).sum(1, keepdim=True)
+        pos = (q * bank[pos_idx].to(q)).sum(1, keepdim=True)
         neg_feat = bank[neg_idx.flatten()].view(
             neg_idx.size(0), neg_idx.size(1), -1).to(q)  # (B, K, D)
         neg = torch.bmm(neg_feat, q.unsqueeze(2)).squeeze(2)
@@ -268,52 +245,35 @@ class InterCLRMoCo(MoCo):
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
         """Losses of one batch (see the class docstring)."""
-        assert isinstance(inputs, list) and len(inputs) >= 2, \
-            'InterCLRMoCo expects two views (MultiView(num_views=2))'
-        im_q, im_k = inputs[0], inputs[1]
-        idx = get_sample_idx(data_samples, device=im_q.device)
+        x_k, (x_q, ) = self.split_views(inputs)
+        idx = get_sample_idx(data_samples, device=x_q.device)
         if not bool(self.memory.initialized):
             raise RuntimeError(
                 'InterCLRMoCo: the memory is not initialised; add '
                 "dict(type='OfflineClusterHook', ...) to custom_hooks (it "
                 'clusters the training set before training)')
-
-        q_b = self.backbone(im_q)
+        q_b = self.backbone(x_q)
         q = F.normalize(self.neck(q_b)[0], dim=1)
         q_inter = q if self.share_neck else F.normalize(
             self.inter_neck(q_b)[0], dim=1)
-
+        self.momentum_update()
         with torch.no_grad():
-            self.encoder_k.update_parameters(
-                nn.Sequential(self.backbone, self.neck))
-            if not self.share_neck:
-                self.inter_neck_k.update_parameters(self.inter_neck)
-            im_k, idx_unshuffle = batch_shuffle_ddp(im_k)
-            k_b = self.encoder_k.module[0](im_k)
-            k = self.encoder_k.module[1](k_b)[0]
-            k = F.normalize(batch_unshuffle_ddp(k, idx_unshuffle), dim=1)
-            if self.share_neck:
-                k_inter = k
-            else:
-                k_inter = self.inter_neck_k.module(k_b)[0]
-                k_inter = F.normalize(
-                    batch_unshuffle_ddp(k_inter, idx_unshuffle), dim=1)
+            k_b, unshuffle = self.momentum_backbone(x_k)
+            k = F.normalize(unshuffle(self.encoder_k.module[1](k_b)[0]),
+                            dim=1)
+            k_inter = k if self.share_neck else F.normalize(
+                unshuffle(self.inter_neck_k.module(k_b)[0]), dim=1)
 
-        # intra-image branch (MoCo v2)
-        l_pos = torch.einsum('nc,nc->n', [q, k]).unsqueeze(-1)
-        l_neg = torch.einsum('nc,kc->nk', [q, self.intra_queue()])
-        loss_intra = self.head.loss(l_pos, l_neg)
-
-        # inter-image branch (memory bank, pseudo-labels)
-        # (seed, 1009 * step + rank): the stream of the first release, kept
-        # so that resumed runs draw the same samples
+        loss_intra = self.contrast([q], k)  # MoCo v2
+        # inter-image: positive of the same cluster, sampled negatives; the
+        # draws use (seed, 1009 * step + rank), the stream of the first
+        # release, so that resumed runs draw the same samples
         g = seeded_generator(self.sampling_seed,
                              1009 * int(self.sampling_step) + dist.get_rank(),
                              device=self.memory.bank.device)
         pos, neg, _, _ = self.inter_logits(q_inter, idx, g)
         loss_inter = self.inter_head.loss(pos, neg)
         widened = getattr(self.neg_sampler, 'last_widened', 0)
-
         losses = dict(
             loss_intra=self.intra_loss_weight * loss_intra,
             loss_inter=self.inter_loss_weight * loss_inter,
@@ -321,7 +281,7 @@ class InterCLRMoCo(MoCo):
             neg_widened=q.new_tensor(widened / q.size(0)))
 
         # state updates (every rank, from the all-gathered batch)
-        self.intra_queue.enqueue(k)
+        self.queue.enqueue(k)
         losses.update(self.memory.update(idx, k_inter))
         self.sampling_step += 1
         return losses

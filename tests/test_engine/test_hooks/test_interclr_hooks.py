@@ -204,7 +204,7 @@ def test_hook_trains_with_warmup_and_label_maintenance(tmp):
     assert min(rec.min_sizes) >= 1
     # centroids refreshed (last iteration 8 is a multiple of 2): the means
     assert torch.allclose(m.memory.centroids, _cluster_means(m), atol=1e-5)
-    assert int(m.intra_queue.ptr) == (8 * 4) % 12
+    assert int(m.queue.ptr) == (8 * 4) % 12
 
 
 def test_initial_clustering_matches_kmeans_of_extracted_features(tmp):
@@ -286,7 +286,7 @@ def test_memory_length_mismatch_is_caught(tmp):
 def _state(model):
     sd = model.state_dict()
     keys = ('memory.bank', 'memory.label_bank', 'memory.centroids',
-            'memory.num_splits', 'intra_queue.queue', 'intra_queue.ptr',
+            'memory.num_splits', 'queue.queue', 'queue.ptr',
             'sampling_step', 'backbone.conv1.weight')
     return {k: sd[k].clone() for k in keys}
 

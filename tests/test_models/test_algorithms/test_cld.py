@@ -8,8 +8,7 @@ import torch
 import torch.nn as nn
 from mmpretrain.structures import DataSample
 
-from mmssl_ext.models.algorithms.cld import (MoCoCLD, NPIDCLD, shuffle_bn,
-                                             unshuffle_bn)
+from mmssl_ext.models.algorithms.cld import MoCoCLD, NPIDCLD
 from mmssl_ext.models.memories import check_memories
 from mmssl_ext.registry import MODELS
 
@@ -226,12 +225,3 @@ def test_registered_and_built_from_config(tiny_backbone):
     losses = model.loss(x, _samples(range(4)))
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
     assert all(torch.isfinite(v) for v in losses.values())
-
-
-def test_shuffle_bn_is_noop_at_world_size_one():
-    x = torch.randn(4, 3)
-    state = torch.get_rng_state()
-    y, idx = shuffle_bn(x)
-    assert y is x and idx is None
-    assert unshuffle_bn(y, idx) is x
-    assert torch.equal(torch.get_rng_state(), state)  # no RNG consumed

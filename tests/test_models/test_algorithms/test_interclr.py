@@ -79,7 +79,7 @@ def test_loss_keys_finite_backward_and_state_moves():
     (losses['loss_intra'] + losses['loss_inter']).backward()
     grad = model.backbone.conv1.weight.grad
     assert grad is not None and grad.abs().sum() > 0
-    assert int(model.intra_queue.ptr) == 4
+    assert int(model.queue.ptr) == 4
     assert int(model.sampling_step) == 1
     # tensor mode still returns backbone features
     out = model(inputs[0], mode='tensor')
@@ -97,7 +97,7 @@ def test_losses_match_hand_computation():
     with torch.no_grad():
         q = F.normalize(model.neck(model.backbone(inputs[0]))[0], dim=1)
         k = F.normalize(model.neck(model.backbone(inputs[1]))[0], dim=1)
-    queue = model.intra_queue.queue.clone()
+    queue = model.queue.queue.clone()
     bank = model.memory.bank.clone()
     losses = model.loss(inputs, samples)
 
@@ -228,7 +228,7 @@ def test_separate_inter_neck():
 def test_state_dict_holds_all_state():
     model = _build()
     keys = model.state_dict().keys()
-    for k in ('intra_queue.queue', 'intra_queue.ptr', 'memory.bank',
+    for k in ('queue.queue', 'queue.ptr', 'memory.bank',
               'memory.label_bank', 'memory.centroids', 'memory.initialized',
               'sampling_seed', 'sampling_step'):
         assert k in keys, k

@@ -1,0 +1,178 @@
+"""MoCo with a ring-buffer queue: the MoCo v1/v2 instance branch that
+InterCLR and CLD build on."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import ExponentialMovingAverage
+from mmpretrain.models import BaseSelfSupervisor
+from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
+from mmpretrain.structures import DataSample
+
+from mmssl_ext.registry import MODELS
+from ..memories import FeatureQueue
+
+
+def _scoped(cfg):
+    if isinstance(cfg, dict):
+        cfg = dict(cfg)
+        cfg.setdefault('_scope_', 'mmssl_ext')
+    return cfg
+
+
+@MODELS.register_module()
+class RingMoCo(BaseSelfSupervisor):
+    """MoCo v1/v2 (MMPretrain's :class:`~mmpretrain.models.MoCo`, built from
+    the same parts) with its negatives in a :class:`~mmssl_ext.models.
+    memories.FeatureQueue` ring buffer: any global batch size works
+    (MMPretrain's queue asserts ``queue_len % batch == 0``, mmselfsup#106)
+    and the keys of every rank are enqueued.
+
+    View ``key_view`` is the key, every other view a query (two views: MoCo;
+    three: CLD's two queries per key)::
+
+        q_v = normalize(neck(backbone(x_v))[0])
+        k = normalize(neck_k(backbone_k(x_key))[0])     # momentum encoder
+        L = mean_v CE([q_v . k, q_v . Q^T] / tau, 0)    # through ``head``
+        Q <- Q + [k]                                    # after the loss
+
+    The momentum encoder (an :class:`~mmengine.model.
+    ExponentialMovingAverage` of ``backbone + neck``) is updated at the start
+    of every step; the keys are computed on the batch shuffled across ranks
+    (MMPretrain's ``batch_shuffle_ddp``) unless ``shuffle_bn=False``. With
+    the same weights, queue (transposed) and random state the loss equals
+    MMPretrain's MoCo's bit for bit.
+
+    Args:
+        backbone, neck, head: as MoCo (``head``: a ``ContrastiveHead``,
+            temperature tau).
+        queue_len (int): L. Defaults to 65536.
+        feat_dim (int): key dimension. Defaults to 128.
+        momentum (float): MMEngine convention, the weight of the NEW
+            parameters in the key-encoder update: MoCo's m=0.999 is 0.001.
+            Defaults to 0.001.
+        key_view (int): index of the key view. Defaults to 1.
+        num_views (int or tuple): the accepted numbers of views. Defaults
+            to 2.
+        shuffle_bn (bool): shuffle the key batch across ranks for BatchNorm.
+            Defaults to True.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 queue_len: int = 65536,
+                 feat_dim: int = 128,
+                 momentum: float = 0.001,
+                 key_view: int = 1,
+                 num_views: Union[int, Sequence[int]] = 2,
+                 shuffle_bn: bool = True,
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+        if not isinstance(queue_len, int) or queue_len < 1:
+            raise ValueError(f'model.queue_len={queue_len!r} must be >= 1')
+        if not 0. < momentum <= 1.:
+            raise ValueError(f'model.momentum={momentum} must be in (0, 1] '
+                             '(MMEngine convention: weight of the new '
+                             'weights; MoCo 0.999 -> 0.001)')
+        self.num_views = ((num_views, ) if isinstance(num_views, int) else
+                          tuple(num_views))
+        if key_view not in range(max(self.num_views)):
+            raise ValueError(f'model.key_view={key_view!r} must be in '
+                             f'[0, {max(self.num_views)})')
+        # nested configs resolve in our scope (e.g. MarginContrastiveHead)
+        # even when the config's default_scope is 'mmpretrain'; MMPretrain
+        # names still resolve through the parent registries
+        super().__init__(
+            backbone=_scoped(backbone),
+            neck=_scoped(neck),
+            head=_scoped(head),
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        temperature = getattr(self.head, 'temperature', None)
+        if temperature is not None and not temperature > 0:
+            raise ValueError(
+                f'model.head.temperature={temperature!r} must be > 0')
+        self.key_view = key_view
+        self.shuffle_bn = bool(shuffle_bn)
+        self.encoder_k = ExponentialMovingAverage(
+            nn.Sequential(self.backbone, self.neck), momentum)
+        self.queue = FeatureQueue(queue_len, feat_dim)
+
+    def split_views(
+            self, inputs: List[torch.Tensor]
+    ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """``(key view, [query views])`` of a batch."""
+        views = list(inputs) if isinstance(inputs, (list, tuple)) else [
+            inputs
+        ]
+        if len(views) not in self.num_views:
+            raise ValueError(
+                f'{type(self).__name__} needs '
+                f'{" or ".join(map(str, self.num_views))} views per sample, '
+                f'got {len(views)}: set dict(type=\'MultiView\', num_views='
+                f'{self.num_views[0]}) in the train pipeline')
+        return views[self.key_view], [
+            v for i, v in enumerate(views) if i != self.key_view
+        ]
+
+    @torch.no_grad()
+    def momentum_update(self) -> None:
+        """Move the momentum encoder towards the online one (once per
+        step, before the keys)."""
+        self.encoder_k.update_parameters(
+            nn.Sequential(self.backbone, self.neck))
+
+    @torch.no_grad()
+    def momentum_backbone(self, x: torch.Tensor):
+        """The momentum backbone's output on ``x`` shuffled across ranks,
+        and the function that puts rows back in the batch order."""
+        if not self.shuffle_bn:
+            return self.encoder_k.module[0](x), lambda t: t
+        x, idx_unshuffle = batch_shuffle_ddp(x)
+        return self.encoder_k.module[0](x), lambda t: batch_unshuffle_ddp(
+            t, idx_unshuffle)
+
+    @torch.no_grad()
+    def keys_of(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised momentum-encoder keys of ``x`` (B, D)."""
+        feats, unshuffle = self.momentum_backbone(x)
+        return F.normalize(unshuffle(self.encoder_k.module[1](feats)[0]),
+                           dim=1)
+
+    def momentum_keys(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`momentum_update`, then the keys of ``x``."""
+        self.momentum_update()
+        return self.keys_of(x)
+
+    def contrast(self, queries: List[torch.Tensor], k: torch.Tensor,
+                 negatives: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``mean_v CE([q_v . k, q_v . Q^T] / tau, 0)`` of normalised
+        queries against the keys and the queue (as it is now)."""
+        if negatives is None:
+            negatives = self.queue()
+        return sum(
+            self.head.loss(
+                torch.einsum('nc,nc->n', [q, k]).unsqueeze(-1),
+                torch.einsum('nc,kc->nk', [q, negatives]))
+            for q in queries) / len(queries)
+
+    def extract_feat(self, inputs, **kwargs):
+        """Backbone features of the first view (as MoCo)."""
+        if isinstance(inputs, (list, tuple)):
+            inputs = inputs[0]
+        return self.backbone(inputs)
+
+    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        x_k, x_qs = self.split_views(inputs)
+        qs = [F.normalize(self.neck(self.backbone(x))[0], dim=1)
+              for x in x_qs]
+        k = self.momentum_keys(x_k)
+        loss = self.contrast(qs, k)
+        self.queue.enqueue(k)
+        return dict(loss=loss)

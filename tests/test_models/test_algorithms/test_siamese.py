@@ -1,0 +1,133 @@
+"""The declared two-view interface (siamese_step) gives, for MMPretrain's
+MoCo, SimCLR, BYOL and SimSiam, the loss and state of the framework's own
+``loss()`` bit for bit; RingMoCo equals MMPretrain's MoCo with the same
+weights, queue and random state, and wraps around any batch size."""
+import copy
+
+import pytest
+import torch
+from mmengine.logging import MessageHub
+from mmpretrain.models.selfsup import BYOL, MoCo, SimCLR, SimSiam
+
+from mmssl_ext.models.algorithms import RingMoCo, siamese_step
+from mmssl_ext.registry import MODELS
+
+BB = dict(type='ResNet_CIFAR', depth=18, stem_channels=4, base_channels=4,
+          norm_cfg=dict(type='BN'), zero_init_residual=False)
+CE = dict(type='CrossEntropyLoss')
+MOCO_NECK = dict(type='MoCoV2Neck', in_channels=32, hid_channels=16,
+                 out_channels=8)
+LATENT = dict(
+    neck=dict(type='NonLinearNeck', in_channels=32, hid_channels=16,
+              out_channels=8, with_avg_pool=True),
+    head=dict(type='LatentPredictHead',
+              loss=dict(type='CosineSimilarityLoss'),
+              predictor=dict(type='NonLinearNeck', in_channels=8,
+                             hid_channels=16, out_channels=8,
+                             with_avg_pool=False)))
+FRAMEWORKS = dict(
+    MoCo=dict(type='MoCo', neck=MOCO_NECK, queue_len=8, feat_dim=8,
+              momentum=0.9,
+              head=dict(type='ContrastiveHead', loss=CE, temperature=0.2)),
+    SimCLR=dict(type='SimCLR',
+                neck=dict(type='NonLinearNeck', in_channels=32,
+                          hid_channels=16, out_channels=8),
+                head=dict(type='ContrastiveHead', loss=CE,
+                          temperature=0.5)),
+    BYOL=dict(type='BYOL', base_momentum=0.01, **LATENT),
+    SimSiam=dict(type='SimSiam', **LATENT),
+    RingMoCo=dict(type='RingMoCo', neck=MOCO_NECK, queue_len=10, feat_dim=8,
+                  momentum=0.1,
+                  head=dict(type='ContrastiveHead', loss=CE,
+                            temperature=0.2)),
+)
+OWN_LOSS = dict(MoCo=MoCo.loss, SimCLR=SimCLR.loss, BYOL=BYOL.loss,
+                SimSiam=SimSiam.loss, RingMoCo=RingMoCo.loss)
+
+
+def _views(b=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(b, 3, 16, 16, generator=g) for _ in range(2)]
+
+
+@pytest.fixture(autouse=True)
+def _max_iters():  # BYOL's CosineEMA reads it
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+
+
+@pytest.mark.parametrize('name', sorted(FRAMEWORKS))
+def test_step_is_the_frameworks_own_loss(name):
+    torch.manual_seed(0)
+    model = MODELS.build(dict(FRAMEWORKS[name], backbone=BB))
+    twin = copy.deepcopy(model)
+    for step in range(2):
+        views = _views(seed=step)
+        torch.manual_seed(10 + step)
+        own = OWN_LOSS[name](twin, views, None)['loss']
+        torch.manual_seed(10 + step)
+        out = siamese_step(model, views)
+        out.commit()
+        assert torch.equal(out.loss, own), (name, step)
+        for (k, a), b in zip(model.state_dict().items(),
+                             twin.state_dict().values()):
+            assert torch.equal(a, b), (name, k)
+    assert len(out.online) == (1 if 'MoCo' in name else 2)
+    assert out.online[0].requires_grad
+    assert all(not t.requires_grad for t in out.targets.values())
+
+
+def test_moco_targets_and_negatives_are_what_the_loss_saw():
+    torch.manual_seed(0)
+    model = MODELS.build(dict(FRAMEWORKS['MoCo'], backbone=BB))
+    queue = model.queue.clone()
+    views = _views()
+    out = siamese_step(model, views)
+    assert torch.equal(out.negatives, queue.t())  # not yet enqueued
+    assert torch.equal(model.queue, queue)
+    k0 = out.target(0)  # computed on demand: momentum keys of view 0
+    torch.testing.assert_close(k0.norm(dim=1), torch.ones(4))
+    assert 0 in out.targets and k0 is out.target(0)
+    out.commit()
+    assert torch.equal(model.queue[:, :4], out.targets[1].t())
+
+
+def test_ring_moco_equals_mmpretrain_moco():
+    torch.manual_seed(0)
+    moco = MODELS.build(dict(FRAMEWORKS['MoCo'], backbone=BB))
+    ring = MODELS.build(dict(FRAMEWORKS['RingMoCo'], backbone=BB,
+                             queue_len=8, momentum=0.1))
+    sd = moco.state_dict()
+    sd['queue.queue'] = sd.pop('queue').t().contiguous()
+    sd['queue.ptr'] = sd.pop('queue_ptr')[0]
+    ring.load_state_dict(sd)
+    for step in range(3):
+        views = _views(seed=step)
+        torch.manual_seed(step)
+        a = moco.loss(views, None)['loss']
+        torch.manual_seed(step)
+        b = ring.loss(views, None)['loss']
+        if step == 0:
+            assert torch.equal(a, b)
+        # the ring re-normalises the keys it stores: equal to rounding
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(moco.queue.t(), ring.queue.queue,
+                                   rtol=0, atol=1e-7)
+
+
+def test_ring_moco_wraps_around_odd_batches():
+    torch.manual_seed(0)
+    ring = MODELS.build(dict(FRAMEWORKS['RingMoCo'], backbone=BB))
+    queue0 = ring.queue.queue.clone()
+    for b in (4, 3, 4):  # 11 keys into a ring of 10 (MoCo would assert)
+        ring.loss(_views(b), None)
+    assert int(ring.queue.ptr) == 1
+    assert (ring.queue.queue != queue0).any(1).all()
+
+
+def test_two_views_are_required():
+    torch.manual_seed(0)
+    model = MODELS.build(dict(FRAMEWORKS['SimSiam'], backbone=BB))
+    with pytest.raises(ValueError, match='num_views=2'):
+        siamese_step(model, [_views()[0]])
+    with pytest.raises(TypeError, match='two-view frameworks'):
+        siamese_step(torch.nn.Linear(2, 2), _views())
