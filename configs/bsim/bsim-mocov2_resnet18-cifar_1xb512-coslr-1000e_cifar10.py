@@ -50,14 +50,11 @@ model = dict(
         type='ContrastiveHead',
         loss=dict(type='CrossEntropyLoss'),
         temperature=0.1),
-    # BSIM knobs (configs/bsim/README.md; defaults not confirmed by the paper)
-    mix_mode='both',
-    p_mixup=0.5,
-    alpha=1.0,
-    pairing='reverse',
-    mixed_view='a',
-    symmetric_mix=False,
-    beta_weight=1.0)
+    # BSIM's mixture term (configs/bsim/README.md; defaults not confirmed by
+    # the paper)
+    mixture=dict(mix_mode='both', p_mixup=0.5, alpha=1.0,
+                 pairing='reverse', mixed_view='a',
+                 symmetric_mix=False, beta_weight=1.0))
 
 max_epochs = 1000
 optim_wrapper = dict(

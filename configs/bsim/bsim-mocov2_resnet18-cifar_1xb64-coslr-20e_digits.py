@@ -5,11 +5,7 @@ _base_ = ['../mocov2/mocov2_resnet18-cifar_1xb64-coslr-20e_digits.py']
 
 model = dict(
     type='BSIMMoCo',
-    # BSIM knobs: the defaults (configs/bsim/README.md)
-    mix_mode='both',
-    p_mixup=0.5,
-    alpha=1.0,
-    pairing='reverse',
-    mixed_view='a',
-    symmetric_mix=False,
-    beta_weight=1.0)
+    # BSIM's mixture term: the defaults (configs/bsim/README.md)
+    mixture=dict(mix_mode='both', p_mixup=0.5, alpha=1.0,
+                 pairing='reverse', mixed_view='a',
+                 symmetric_mix=False, beta_weight=1.0))

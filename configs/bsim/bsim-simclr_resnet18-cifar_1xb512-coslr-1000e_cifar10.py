@@ -24,10 +24,6 @@ model = dict(
         loss=dict(type='CrossEntropyLoss'),
         temperature=0.5),
     # BSIM knobs (configs/bsim/README.md)
-    mix_mode='both',
-    p_mixup=0.5,
-    alpha=1.0,
-    pairing='reverse',
-    mixed_view='a',
-    symmetric_mix=False,
-    beta_weight=1.0)
+    mixture=dict(mix_mode='both', p_mixup=0.5, alpha=1.0,
+                 pairing='reverse', mixed_view='a',
+                 symmetric_mix=False, beta_weight=1.0))

@@ -11,13 +11,9 @@ custom_imports = dict(imports=['mmssl_ext'], allow_failed_imports=False)
 model = dict(
     _scope_='mmssl_ext',
     type='BSIMSimCLR',
-    mix_mode='both',
-    p_mixup=0.5,
-    alpha=1.0,
-    pairing='reverse',
-    mixed_view='a',
-    symmetric_mix=False,
-    beta_weight=1.0)
+    mixture=dict(mix_mode='both', p_mixup=0.5, alpha=1.0,
+                 pairing='reverse', mixed_view='a',
+                 symmetric_mix=False, beta_weight=1.0))
 
 # MMEngine tags every dict inherited from a package config (``mmpretrain::``)
 # with ``_scope_``, and the dataloader builder passes collate_fn's keys on to

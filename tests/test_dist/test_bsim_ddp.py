@@ -31,7 +31,8 @@ def _simclr(rank, world):
     DefaultScope.get_instance(f'bsim-ddp-{rank}', scope_name='mmssl_ext')
     torch.manual_seed(0)  # same weights and same mixing draws on each rank
     model = MODELS.build(
-        dict(type='BSIMSimCLR', mix_mode='mixup', backbone=BACKBONE,
+        dict(type='BSIMSimCLR', mixture=dict(mix_mode='mixup'),
+             backbone=BACKBONE,
              neck=dict(type='NonLinearNeck', in_channels=32, hid_channels=16,
                        out_channels=8, norm_cfg=dict(type='BN1d')),
              head=dict(type='ContrastiveHead',

@@ -74,7 +74,8 @@ MODELS_NOW = dict(
     bsim_moco=dict(
         type='BSIMMoCo', data_preprocessor=PRE, backbone=BB, neck=NECK,
         head=dict(type='ContrastiveHead', loss=CE, temperature=0.2),
-        queue_len=8, feat_dim=4, momentum=0.1, mix_mode='mixup'),
+        queue_len=8, feat_dim=4, momentum=0.1,
+        mixture=dict(mix_mode='mixup')),
 )
 # old key -> today's key, per file (a key absent here kept its name)
 RENAMED = dict(

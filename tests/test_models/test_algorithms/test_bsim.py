@@ -80,9 +80,11 @@ def _message_hub():
     yield
 
 
-def build(algo, bsim=True, **kw):
-    cfg = dict(copy.deepcopy(CFGS[algo]), **kw)
+def build(algo, bsim=True, **mixture):
+    cfg = copy.deepcopy(CFGS[algo])
     cfg['type'] = f'BSIM{algo}' if bsim else algo
+    if bsim:
+        cfg['mixture'] = mixture
     return MODELS.build(cfg)
 
 
@@ -217,7 +219,7 @@ def test_symmetric_term_equals_main_term_under_reverse_pairing(algo):
     torch.manual_seed(0)
     model = build(algo)
     sym = copy.deepcopy(model)
-    sym.symmetric_mix = True
+    sym.mixture.symmetric_mix = True
     x = views()
     torch.manual_seed(5)
     a = model.loss(x, None)['loss_bsim']
@@ -294,3 +296,9 @@ def test_mode_diagnostic():
 def test_bad_config_names_the_key(kw, key):
     with pytest.raises((ValueError, TypeError), match=key):
         build('MoCo', **kw)
+
+
+def test_flat_mixing_settings_point_to_the_mixture_dict():
+    with pytest.raises(ValueError, match=r'model.mixture=dict'):
+        MODELS.build(dict(copy.deepcopy(CFGS['MoCo']), type='BSIMMoCo',
+                          mix_mode='mixup'))
