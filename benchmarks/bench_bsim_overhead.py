@@ -147,7 +147,7 @@ def main():
     wall = time.perf_counter() - t_start
 
     # the mixer alone (both modes), for the record
-    from mmssl_ext.models.utils.instance_mix import InstanceMixer
+    from mmssl_ext.models.bsim.instance_mix import InstanceMixer
     mixer = InstanceMixer('both')
     x = batches[0][0]
     c0 = time.process_time()

@@ -78,7 +78,7 @@ def _knn_search_k():
 
 
 def _neg_sampling(name):
-    from mmssl_ext.models.utils.neg_sampling import build_neg_sampler
+    from mmssl_ext.models.interclr.neg_sampling import build_neg_sampler
     build_neg_sampler(name, 4, 8, 8)
 
 

@@ -73,7 +73,7 @@ def semihard_item(device, n: int, k: int, batch: int, pool: int,
     import torch
     import torch.nn.functional as F
 
-    from mmssl_ext.models.utils.neg_sampling import SemiHardNegativeSampler
+    from mmssl_ext.models.interclr.neg_sampling import SemiHardNegativeSampler
     g = torch.Generator(device=device).manual_seed(0)
     bank = F.normalize(torch.randn(n, 128, device=device, generator=g), dim=1)
     labels = torch.randint(0, k, (n, ), device=device, generator=g)

@@ -28,7 +28,7 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-from .kmeans import batch_kmeans
+from ..utils.kmeans import batch_kmeans
 
 __all__ = [
     'ncut_affinity', 'kway_normcuts', 'label_means', 'spectral_clustering'

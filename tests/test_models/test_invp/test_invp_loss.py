@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from mmssl_ext.models.losses.invp_loss import (InvPLoss, background_outside,
+from mmssl_ext.models.invp.invp_loss import (InvPLoss, background_outside,
                                                invp_instance_loss,
                                                invp_invariance_loss,
                                                invp_ramp_up, propagate_bfs,

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from mmssl_ext.models.utils.instance_mix import (InstanceMixer, MixParams,
+from mmssl_ext.models.bsim.instance_mix import (InstanceMixer, MixParams,
                                                  box_lambda, cutmix,
                                                  cutmix_box, mixup,
                                                  partner_index, sample_beta)

@@ -4,7 +4,7 @@ One augmented view per image per iteration; ``v_i = normalize(neck(backbone(
 x_i)))`` (128-d; a linear or an fc-relu-fc neck) is contrasted against an
 N x 128 memory bank: an instance term over the top-M background set and an
 invariance term over hard positives found by propagating through a
-per-sample kNN table (see :mod:`mmssl_ext.models.losses.invp_loss`). The
+per-sample kNN table (see :mod:`mmssl_ext.models.invp.invp_loss`). The
 bank and the table are one :class:`~mmssl_ext.models.memories.
 NeighbourMemory`.
 """
@@ -19,7 +19,7 @@ from torch import nn
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
-from ..losses.invp_loss import RAMP_UPS, invp_ramp_up
+from .invp_loss import RAMP_UPS, invp_ramp_up
 
 
 @MODELS.register_module()
@@ -66,7 +66,7 @@ class InvP(BaseSelfSupervisor):
             authors' ``U[-a, a]`` rows, ``a = 1/sqrt(D/3)``) or ``'random'``,
             ``num_neighbours`` (k, the authors' ``K_nearst``: 4), ``seed``.
         head: unused, must be None (the loss is ``loss``).
-        loss (dict): :class:`~mmssl_ext.models.losses.InvPLoss` config
+        loss (dict): :class:`~mmssl_ext.models.invp.InvPLoss` config
             (temperature, n_background, diffusion_layer, n_pos,
             hard_positive, denominator, propagation).
         lambda_inv (float): weight of the invariance term (0.6). 0 gives
@@ -161,8 +161,8 @@ class InvP(BaseSelfSupervisor):
           selection against the anchor's bank row as its feature).
         """
         from mmssl_ext.evaluation.functional import same_label_fraction
-        from ..losses.invp_loss import (propagate_bfs, propagate_concat,
-                                        select_positives)
+        from .invp_loss import (propagate_bfs, propagate_concat,
+                                select_positives)
         nei, n = self.memory.neighbours, self.memory.length
         step = max(1, n // max_anchors)
         anchors = torch.arange(0, n, step, device=nei.device)

@@ -52,10 +52,9 @@ from mmpretrain.models.selfsup import BYOL, MoCo, SimCLR, SimSiam
 from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
-from ..losses.joint_similarity_loss import (joint_contrastive_loss,
-                                            joint_distance_loss)
-from ..utils.instance_mix import InstanceMixer, MixParams
-from .siamese import SiameseStep, siamese_step
+from ..algorithms.siamese import SiameseStep, siamese_step
+from .instance_mix import InstanceMixer, MixParams
+from .joint_loss import joint_contrastive_loss, joint_distance_loss
 
 MIXED_VIEWS = ('a', 'both')
 #: a term ``term(v, z, src_a, src_b, lam)`` scores the projections ``z`` of

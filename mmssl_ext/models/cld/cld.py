@@ -2,7 +2,7 @@
 Discrimination (Wang, Liu, Yu, CVPR 2021).
 
 Two instance-discrimination algorithms carrying CLD's group branch
-(:class:`~mmssl_ext.models.heads.cld_head.CLDGroupHead`), as trained by the
+(:class:`~mmssl_ext.models.cld.CLDGroupHead`), as trained by the
 authors:
 
 * :class:`NPIDCLD` -- NPID instance branch with the **full** non-parametric
@@ -23,7 +23,7 @@ from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_gt_labels, get_sample_idx
-from .ring_moco import RingMoCo
+from ..algorithms.ring_moco import RingMoCo
 
 __all__ = ['NPIDCLD', 'MoCoCLD']
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmssl_ext.models.utils.neg_sampling import (
+from mmssl_ext.models.interclr.neg_sampling import (
     HardNegativeSampler, RandomNegativeSampler, SemiEasyNegativeSampler,
     SemiHardNegativeSampler, build_neg_sampler, sample_positives)
 

@@ -38,7 +38,7 @@ from typing import Optional
 import torch
 
 from mmssl_ext.registry import TASK_UTILS
-from .knn import knn_search
+from ..utils.knn import knn_search
 
 #: Short names accepted by ``InterCLRMoCo(neg_sampling=...)``.
 NEG_SAMPLING_ALIASES = {

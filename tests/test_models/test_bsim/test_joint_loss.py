@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from mmssl_ext.models.losses.joint_similarity_loss import (
+from mmssl_ext.models.bsim.joint_loss import (
     cosine_distance, infonce, joint_contrastive_loss, joint_distance_loss)
 
 

@@ -23,8 +23,8 @@ from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
 from mmssl_ext.utils.seeding import seeded_generator
 from ..memories import ClusterMemory
-from ..utils.neg_sampling import build_neg_sampler, sample_positives
-from .ring_moco import RingMoCo
+from ..algorithms.ring_moco import RingMoCo
+from .neg_sampling import build_neg_sampler, sample_positives
 
 
 def _build(cfg):

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mmssl_ext.models.heads.cld_head import (CLDGroupHead, CLDNeck,
-                                             NormedLinear, cross_level_loss)
+from mmssl_ext.models.cld.cld_head import CLDGroupHead, cross_level_loss
+from mmssl_ext.models.cld.cld_neck import CLDNeck, NormedLinear
 from mmssl_ext.registry import MODELS
 
 # View 1 / view 2 group features of 4 samples (already unit norm).

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 from mmpretrain.structures import DataSample
 
-from mmssl_ext.models.algorithms.cld import MoCoCLD, NPIDCLD
+from mmssl_ext.models.cld.cld import MoCoCLD, NPIDCLD
 from mmssl_ext.models.memories import check_memories
 from mmssl_ext.registry import MODELS
 

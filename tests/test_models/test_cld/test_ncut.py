@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmssl_ext.models.utils.ncut import (kway_normcuts, label_means,
+from mmssl_ext.models.cld.ncut import (kway_normcuts, label_means,
                                          ncut_affinity, spectral_clustering)
 
 

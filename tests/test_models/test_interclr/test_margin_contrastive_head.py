@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mmssl_ext.models.heads.margin_contrastive_head import (
+from mmssl_ext.models.interclr.margin_head import (
     MarginContrastiveHead, apply_margins)
 
 CE = dict(type='CrossEntropyLoss')

@@ -1,0 +1,11 @@
+from .interclr import InterCLRMoCo
+from .margin_head import MarginContrastiveHead
+from .neg_sampling import (HardNegativeSampler, RandomNegativeSampler,
+                           SemiEasyNegativeSampler, SemiHardNegativeSampler,
+                           build_neg_sampler, sample_positives)
+
+__all__ = [
+    'InterCLRMoCo', 'MarginContrastiveHead', 'HardNegativeSampler',
+    'RandomNegativeSampler', 'SemiEasyNegativeSampler',
+    'SemiHardNegativeSampler', 'build_neg_sampler', 'sample_positives'
+]

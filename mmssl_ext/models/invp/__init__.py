@@ -1,0 +1,4 @@
+from .invp import InvP
+from .invp_loss import InvPLoss
+
+__all__ = ['InvP', 'InvPLoss']
