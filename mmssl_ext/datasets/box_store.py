@@ -143,8 +143,9 @@ class ContrastiveCropDataset:
             refresh.
         active (bool): use the boxes from the first epoch on. Defaults to
             False (``ContrastiveCropHook`` switches it after the warm-up).
-        lazy_init (bool): accepted for API symmetry; the store is sized at
-            construction, so the inner data set is always fully initialised.
+        lazy_init (bool): must be False: the store is sized at
+            construction (before any DataLoader worker forks), so the inner
+            data set is always fully initialised; True raises.
         boxes_file (str, optional): start from the boxes saved in this file
             (one per sample, in data-set order) instead of ``init_box``: a
             checkpoint of a run with ``ContrastiveCropHook``, or the boxes of
@@ -159,6 +160,11 @@ class ContrastiveCropDataset:
                  active: bool = False,
                  lazy_init: bool = False,
                  boxes_file: Optional[str] = None):
+        if lazy_init:
+            raise ValueError(
+                'ContrastiveCropDataset: lazy_init=True is not supported: '
+                'the shared box store is sized from the inner data set at '
+                'construction, before DataLoader workers fork')
         if isinstance(dataset, dict):
             dataset = DATASETS.build(dataset)
         if not (hasattr(dataset, 'get_data_info')

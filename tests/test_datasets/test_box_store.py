@@ -126,3 +126,5 @@ def test_store_errors():
             dict(type='SyntheticImageDataset', num_samples=4)))
     with pytest.raises(TypeError, match='BaseDataset'):
         ContrastiveCropDataset(dataset=[1, 2, 3])
+    with pytest.raises(ValueError, match='lazy_init=True'):
+        _wrapped(lazy_init=True)

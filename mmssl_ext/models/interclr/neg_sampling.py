@@ -317,11 +317,21 @@ def build_neg_sampler(neg_sampling, neg_num: int,
     """Build a sampler from InterCLR's config arguments.
 
     ``neg_sampling`` is one of ``'random'``, ``'semihard'``, ``'semieasy'``,
-    ``'hard'`` or a ``TASK_UTILS`` config dict (``num_neg`` is filled in).
+    ``'hard'`` or a ``TASK_UTILS`` config dict. What the dict leaves out is
+    taken from the other arguments: ``num_neg`` (``neg_num``),
+    ``knn_backend`` and, for the semi-hard / semi-easy samplers,
+    ``pool_size`` (``semihard_neg_pool_num`` / ``semieasy_neg_pool_num``).
     """
     if isinstance(neg_sampling, dict):
         cfg = dict(neg_sampling)
         cfg.setdefault('num_neg', neg_num)
+        cfg.setdefault('knn_backend', knn_backend)
+        pool = {
+            'SemiHardNegativeSampler': semihard_neg_pool_num,
+            'SemiEasyNegativeSampler': semieasy_neg_pool_num
+        }.get(cfg.get('type'))
+        if pool is not None:
+            cfg.setdefault('pool_size', pool)
         # resolve in our scope whatever the config's default_scope is
         cfg.setdefault('_scope_', 'mmssl_ext')
         return TASK_UTILS.build(cfg)

@@ -168,5 +168,12 @@ def test_build_aliases_and_dict():
     assert isinstance(s, SemiEasyNegativeSampler) and s.pool_size == 12
     s = build_neg_sampler(dict(type='HardNegativeSampler'), 4, 16, 16)
     assert isinstance(s, HardNegativeSampler) and s.num_neg == 4
+    # what the dict leaves out comes from the other arguments
+    s = build_neg_sampler(dict(type='SemiHardNegativeSampler'), 4, 16, 12,
+                          knn_backend='faiss')
+    assert (s.num_neg, s.pool_size, s.knn_backend) == (4, 16, 'faiss')
+    s = build_neg_sampler(dict(type='SemiEasyNegativeSampler', num_neg=3,
+                               knn_backend='auto'), 4, 16, 12)
+    assert (s.num_neg, s.pool_size, s.knn_backend) == (3, 12, 'auto')
     with pytest.raises(ValueError, match='semihard_neg_pool_num'):
         build_neg_sampler('semihard', 4, 64, 64).check_bank_length(32)
