@@ -3,7 +3,8 @@ the OpenMMLab stack (MMEngine + MMPretrain + MMDetection).
 
 ``custom_imports=dict(imports=['mmssl_ext'])`` in a config imports this
 module, which registers every type and makes mmengine checkpoints loadable
-under PyTorch's ``weights_only`` default.
+under PyTorch's ``weights_only`` default (an allow-list; no loader of
+mmengine is replaced, see :mod:`mmssl_ext.utils.checkpoint_compat`).
 """
 import warnings
 
@@ -12,7 +13,7 @@ from .utils.checkpoint_compat import allow_mmengine_checkpoints
 from .utils.numpy2_compat import patch_mmcv_adjust_hue
 
 # Stack incompatibilities, each fixed in one documented place:
-allow_mmengine_checkpoints()  # torch>=2.6 weights_only loading of ckpts
+allow_mmengine_checkpoints()  # weights_only allow-list, 'atomic_local' backend
 patch_mmcv_adjust_hue()  # mmcv 2.1 ColorJitter(hue) under NumPy 2
 
 

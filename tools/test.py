@@ -75,6 +75,7 @@ def main(argv=None):
     except UnknownConfigKeyError as e:
         print(f'error: {args.config}: {e}', file=sys.stderr)
         sys.exit(2)
+    from mmssl_ext.utils.checkpoint_compat import checked_checkpoint_loading
     from mmssl_ext.utils.launch import (setup_distributed_cpu,
                                         teardown_distributed)
     setup_distributed_cpu(cfg, args.launcher)
@@ -84,7 +85,8 @@ def main(argv=None):
         from mmengine.evaluator import DumpResults
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
-    metrics = runner.test()
+    with checked_checkpoint_loading():  # errors that name the file
+        metrics = runner.test()
     if args.out and args.out_item == 'metrics':
         from mmengine import dist, dump
         if dist.is_main_process():

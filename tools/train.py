@@ -100,12 +100,19 @@ def main():
     except UnknownConfigKeyError as e:
         print(f'error: {args.config}: {e}', file=sys.stderr)
         sys.exit(2)
+    from mmssl_ext.utils.checkpoint_compat import (ATOMIC_BACKEND,
+                                                   checked_checkpoint_loading)
     from mmssl_ext.utils.launch import (setup_distributed_cpu,
                                         teardown_distributed)
+    ckpt_hook = cfg.get('default_hooks', {}).get('checkpoint')
+    if ckpt_hook is not None and not ckpt_hook.get('backend_args'):
+        # atomic checkpoint writes unless the config chose a backend
+        ckpt_hook.backend_args = dict(backend=ATOMIC_BACKEND)
     setup_distributed_cpu(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
         RUNNERS.build(cfg)
-    runner.train()
+    with checked_checkpoint_loading():  # errors that name the file
+        runner.train()
     teardown_distributed()
 
 

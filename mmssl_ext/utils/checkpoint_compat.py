@@ -1,6 +1,11 @@
 """Checkpoint I/O for mmengine runs under current PyTorch: safe loading,
-atomic saving and clear errors. ``import mmssl_ext`` applies all three
-through :func:`allow_mmengine_checkpoints` (idempotent).
+atomic saving and clear errors. ``import mmssl_ext`` only *adds* to the
+libraries (:func:`allow_mmengine_checkpoints`, idempotent: the allow-list
+and a file backend under a new name); it replaces none of mmengine's
+loaders or backends. Atomic saving and the checked loader apply where they
+are asked for: a config's ``backend_args``, and
+:func:`checked_checkpoint_loading` around a run (``tools/train.py``,
+``tools/test.py``).
 
 1. Safe loading (``weights_only``)
 ----------------------------------
@@ -53,9 +58,12 @@ backend's ``put``; the stock ``LocalBackend.put`` opens the target with
 ``'wb'`` and writes in place, so a process killed (SIGKILL, pre-emption,
 node failure) while writing leaves a truncated ``epoch_N.pth``/``iter_N.pth``
 under the final name, and a later overwrite of an existing name destroys the
-good copy first. We register :class:`AtomicLocalBackend` as mmengine's
-``'local'`` file backend (``mmengine.fileio.register_backend(...,
-force=True)``, the documented extension point; prefix ``''`` = plain paths):
+good copy first. We register :class:`AtomicLocalBackend` as the file
+backend ``'atomic_local'`` (``mmengine.fileio.register_backend``, the
+documented extension point), selected by
+``CheckpointHook(backend_args=dict(backend='atomic_local'))`` -- the default
+runtime of this package and ``tools/train.py`` set it; mmengine's
+``'local'`` backend stays what it is for everyone else.
 ``put``/``put_text`` write to a hidden temporary file in the same directory
 (``.<name>.<random>.tmp``), ``flush`` + ``os.fsync`` it, ``os.replace`` it
 onto the target (atomic on POSIX and Windows within one file system) and
@@ -63,17 +71,19 @@ fsync the directory. A reader therefore sees either the previous complete
 file or the new complete file, never a partial one. A process killed while
 writing only leaves the hidden ``.tmp`` file, which no mmengine code reads
 and which the next successful write of the same name removes.
-This covers every local ``put`` (checkpoints, ``mmengine.dump`` to local
-files); it does not cover the deprecated ``file_client_args`` path nor
-remote backends (petrel, http). mmengine's ``CheckpointHook`` only writes
-``last_checkpoint`` after the checkpoint itself is complete, so the
-"latest" pointer never names a file that is still being written.
+This covers the checkpoints of runs that select the backend; it does not
+cover the deprecated ``file_client_args`` path nor remote backends (petrel,
+http). mmengine's ``CheckpointHook`` only writes ``last_checkpoint`` after
+the checkpoint itself is complete, so the "latest" pointer never names a
+file that is still being written.
 
 3. Clear errors on corrupt checkpoints
 --------------------------------------
-The local checkpoint loader (``CheckpointLoader`` scheme ``''``, used by
-``Runner.resume``, ``load_from``, ``load_checkpoint`` and ``init_cfg``
-``Pretrained``) is replaced with :func:`load_from_local_checked`, which
+Inside :func:`checked_checkpoint_loading` the local checkpoint loader
+(``CheckpointLoader`` scheme ``''``, used by ``Runner.resume``,
+``load_from``, ``load_checkpoint`` and ``init_cfg`` ``Pretrained``) is
+:func:`load_from_local_checked`; the previous loader is restored when the
+block ends, even on an error. It
 raises :class:`CheckpointLoadError` (a ``RuntimeError``) naming the file,
 its size and the reason (empty, truncated/corrupt, missing, or an
 unsupported type under ``weights_only``) instead of a zip/pickle traceback.
@@ -87,6 +97,7 @@ import os
 import os.path as osp
 import tempfile
 import time
+from contextlib import contextmanager
 from typing import Union
 
 import torch
@@ -289,17 +300,17 @@ def load_from_local_checked(filename, map_location=None):
         raise CheckpointLoadError(_describe_failure(filename, e)) from None
 
 
+#: name of :class:`AtomicLocalBackend` among mmengine's file backends
+ATOMIC_BACKEND = 'atomic_local'
+
+
 def allow_mmengine_checkpoints() -> None:
-    """Apply the checkpoint I/O policy of this module (see its docstring):
+    """What ``import mmssl_ext`` adds (idempotent, replaces nothing):
 
-    1. allow-list the globals of mmengine checkpoints for ``weights_only``;
-    2. register :class:`AtomicLocalBackend` as mmengine's ``'local'`` file
-       backend (atomic checkpoint writes);
-    3. register :func:`load_from_local_checked` as the local checkpoint
-       loader (errors naming the file).
-
-    Idempotent; step 1 is a no-op on PyTorch versions without
-    ``add_safe_globals``.
+    1. allow-list the globals of mmengine checkpoints for ``weights_only``
+       (a no-op on PyTorch versions without ``add_safe_globals``);
+    2. register :class:`AtomicLocalBackend` as the file backend
+       ``'atomic_local'``, selected by ``backend_args``.
     """
     global _APPLIED
     if _APPLIED:
@@ -308,8 +319,30 @@ def allow_mmengine_checkpoints() -> None:
     if add is not None:
         add(_checkpoint_globals())
     from mmengine.fileio import register_backend
+    register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
+    _APPLIED = True
+
+
+@contextmanager
+def checked_checkpoint_loading():
+    """Within the block, mmengine loads local checkpoints with
+    :func:`load_from_local_checked` (errors naming the file); the previous
+    loader is restored when the block ends, also on an error::
+
+        with checked_checkpoint_loading():
+            runner.train()
+    """
     from mmengine.runner import CheckpointLoader
-    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
+
+    # mmengine keeps the loaders in this class dict and offers no getter
+    previous = CheckpointLoader._schemes.get('')
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local_checked, force=True)
-    _APPLIED = True
+    try:
+        yield
+    finally:
+        if previous is None:
+            CheckpointLoader._schemes.pop('', None)
+        else:
+            CheckpointLoader.register_scheme(
+                prefixes='', loader=previous, force=True)

@@ -151,7 +151,8 @@ def load_checkpoint_verified(url_or_path: str,
                              check_name_hash: bool = True,
                              allow_pickle: bool = False) -> dict:
     """Load a checkpoint (local path or http(s) URL) with mmengine's standard
-    loader after checking its SHA-256.
+    loader after checking its SHA-256 (local files: errors naming the file,
+    :func:`~mmssl_ext.utils.checkpoint_compat.checked_checkpoint_loading`).
 
     Args:
         url_or_path (str): local file or URL (other mmengine schemes such as
@@ -172,8 +173,15 @@ def load_checkpoint_verified(url_or_path: str,
         The loaded object (usually a dict with ``state_dict`` and ``meta``).
     """
     import mmssl_ext.utils.checkpoint_compat as compat
-    from mmengine.runner import CheckpointLoader
     compat.allow_mmengine_checkpoints()
+    with compat.checked_checkpoint_loading():
+        return _verified_load(url_or_path, sha256, map_location, model_dir,
+                              check_name_hash, allow_pickle)
+
+
+def _verified_load(url_or_path, sha256, map_location, model_dir,
+                   check_name_hash, allow_pickle):
+    from mmengine.runner import CheckpointLoader
     if is_url(url_or_path):
         sha256 = sha256 or lookup_sha256(url_or_path)
         if allow_pickle:  # always through a local (checked) copy

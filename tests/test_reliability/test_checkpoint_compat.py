@@ -13,7 +13,8 @@ from mmengine.runner import Runner
 from reliability_toys import runner_cfg
 
 from mmssl_ext.utils.checkpoint_compat import (CheckpointLoadError,
-                                               allow_mmengine_checkpoints)
+                                               allow_mmengine_checkpoints,
+                                               checked_checkpoint_loading)
 
 
 def _roundtrip(obj):
@@ -76,7 +77,8 @@ def test_unknown_type_still_refused(tmp_path):
     from mmengine.runner.checkpoint import _load_checkpoint
     path = str(tmp_path / 'untrusted.pth')
     torch.save(dict(x=_Untrusted()), path)
-    with pytest.raises(CheckpointLoadError) as e:
+    with pytest.raises(CheckpointLoadError) as e, \
+            checked_checkpoint_loading():
         _load_checkpoint(path, map_location='cpu')
     assert path in str(e.value) and '_Untrusted' in str(e.value)
 

@@ -15,9 +15,11 @@ import torch
 from mmengine.runner import Runner
 from reliability_toys import runner_cfg
 
-from mmssl_ext.utils.checkpoint_compat import (AtomicLocalBackend,
+from mmssl_ext.utils.checkpoint_compat import (ATOMIC_BACKEND,
+                                               AtomicLocalBackend,
                                                CheckpointLoadError,
-                                               atomic_write_bytes)
+                                               atomic_write_bytes,
+                                               checked_checkpoint_loading)
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'mocov2_tiny_synthetic.py')
@@ -30,10 +32,32 @@ def _env():
 
 
 # ---------------------------------------------------------------- atomic put
-def test_local_backend_is_atomic():
-    from mmengine.fileio import get_file_backend
-    assert isinstance(get_file_backend('/some/where/x.pth'),
+def test_atomic_backend_is_selected_not_imposed():
+    from mmengine.config import Config
+    from mmengine.fileio import LocalBackend, get_file_backend
+    path = '/some/where/x.pth'
+    # importing mmssl_ext replaces none of mmengine's backends
+    assert type(get_file_backend(path)) is LocalBackend
+    # runs select the atomic one by name: the default runtime does
+    args = Config.fromfile(CFG).default_hooks.checkpoint.backend_args
+    assert args == dict(backend=ATOMIC_BACKEND)
+    assert isinstance(get_file_backend(path, backend_args=args),
                       AtomicLocalBackend)
+
+
+def test_checked_loading_is_scoped():
+    from mmengine.runner import CheckpointLoader
+    from mmengine.runner.checkpoint import load_from_local
+    from mmssl_ext.utils.checkpoint_compat import load_from_local_checked
+    assert CheckpointLoader._get_checkpoint_loader('/x.pth') is \
+        load_from_local
+    with pytest.raises(KeyError):
+        with checked_checkpoint_loading():
+            assert CheckpointLoader._get_checkpoint_loader('/x.pth') is \
+                load_from_local_checked
+            raise KeyError('restored also on an error')
+    assert CheckpointLoader._get_checkpoint_loader('/x.pth') is \
+        load_from_local
 
 
 def test_atomic_write_failure_keeps_previous_file(tmp_path, monkeypatch):
@@ -74,7 +98,7 @@ _WRITER = textwrap.dedent('''
     v = 0
     while True:
         save_checkpoint({'v': v, 'w': torch.full((6_000_000, ), float(v))},
-                        path)
+                        path, backend_args=dict(backend=cc.ATOMIC_BACKEND))
         print('saved', v, flush=True)
         v += 1
 ''')
@@ -138,7 +162,8 @@ def test_corrupt_checkpoint_named_in_error(trained, tmp_path, mode):
     _truncate(osp.join(trained, 'iter_4.pth'), bad)
     runner = Runner(**runner_cfg(tmp_path / 'w', max_iters=6,
                                  resume=mode == 'resume', load_from=bad))
-    with pytest.raises(CheckpointLoadError) as e:
+    with pytest.raises(CheckpointLoadError) as e, \
+            checked_checkpoint_loading():
         runner.load_or_resume()
     assert bad in str(e.value) and 'truncated' in str(e.value)
     assert 'pickle' not in str(e.value).lower()
@@ -163,14 +188,16 @@ def test_auto_resume_corrupt_latest_is_an_error(trained, tmp_path):
 
     work = _work_dir_with_latest(trained, tmp_path, make_latest)
     runner = Runner(**runner_cfg(work, max_iters=8, resume=True))
-    with pytest.raises(CheckpointLoadError, match='iter_6.pth'):
+    with pytest.raises(CheckpointLoadError, match='iter_6.pth'), \
+            checked_checkpoint_loading():
         runner.load_or_resume()
 
 
 def test_auto_resume_empty_last_checkpoint(trained, tmp_path):
     work = _work_dir_with_latest(trained, tmp_path, lambda w: '')
     runner = Runner(**runner_cfg(work, max_iters=8, resume=True))
-    with pytest.raises(CheckpointLoadError, match='last_checkpoint'):
+    with pytest.raises(CheckpointLoadError, match='last_checkpoint'), \
+            checked_checkpoint_loading():
         runner.load_or_resume()
 
 
