@@ -11,6 +11,7 @@ from mmpretrain.structures import DataSample
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
 from mmssl_ext.utils.seeding import seeded_generator
+from ..memories import ClusterState, build_memory
 
 
 class Sobel(nn.Module):
@@ -74,8 +75,7 @@ class PseudoLabelClassifier(BaseSelfSupervisor):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        self.memory = MODELS.build(memory) if isinstance(memory,
-                                                         dict) else memory
+        self.memory = build_memory(memory, ClusterState)
         k = self.memory.num_clusters
         head_k = getattr(self.head, 'num_classes', k)
         if head_k != k:

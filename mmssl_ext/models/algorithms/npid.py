@@ -10,6 +10,7 @@ from mmpretrain.structures import DataSample
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
 from mmssl_ext.utils.seeding import seeded_generator
+from ..memories import FeatureMemory, build_memory
 
 
 @MODELS.register_module()
@@ -65,7 +66,7 @@ class NPID(BaseSelfSupervisor):
             init_cfg=init_cfg)
         if neg_num < 1:
             raise ValueError(f'neg_num={neg_num} must be >= 1')
-        self.memory = MODELS.build(memory)
+        self.memory = build_memory(memory, FeatureMemory)
         self.neg_num = int(neg_num)
         self.ensure_neg = ensure_neg
         self.seed = int(seed)

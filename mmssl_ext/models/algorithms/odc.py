@@ -5,6 +5,7 @@ import torch
 from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
+from ..memories import ClusterMemory
 from .deepcluster import PseudoLabelClassifier
 
 
@@ -37,6 +38,10 @@ class ODC(PseudoLabelClassifier):
     def __init__(self, *args, reweight_pow: Optional[float] = 0.5,
                  **kwargs):
         super().__init__(*args, reweight_pow=reweight_pow, **kwargs)
+        if not isinstance(self.memory, ClusterMemory):
+            raise TypeError('ODC updates its memory online: model.memory '
+                            'must be a ClusterMemory, got '
+                            f'{type(self.memory).__name__}')
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:

@@ -24,6 +24,7 @@ from mmpretrain.structures import DataSample
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_gt_labels, get_sample_idx
 from ..algorithms.ring_moco import RingMoCo
+from ..memories import FeatureMemory, build_memory
 
 __all__ = ['NPIDCLD', 'MoCoCLD']
 
@@ -107,8 +108,7 @@ class NPIDCLD(BaseSelfSupervisor):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.temperature = float(temperature)
-        self.memory = MODELS.build(memory) if isinstance(memory,
-                                                         dict) else memory
+        self.memory = build_memory(memory, FeatureMemory)
         self.group_head = (MODELS.build(group_head) if isinstance(
             group_head, dict) else group_head)
         out_dim = _neck_out_dim(self.neck)

@@ -22,8 +22,8 @@ from mmpretrain.structures import DataSample
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
 from mmssl_ext.utils.seeding import seeded_generator
-from ..memories import ClusterMemory
 from ..algorithms.ring_moco import RingMoCo
+from ..memories import ClusterMemory, build_memory
 from .neg_sampling import build_neg_sampler, sample_positives
 
 
@@ -168,14 +168,8 @@ class InterCLRMoCo(RingMoCo):
             self.inter_neck_k = ExponentialMovingAverage(
                 self.inter_neck, momentum)
 
-        if not isinstance(memory, nn.Module):
-            memory = dict(memory)
-            memory.setdefault('feat_dim', feat_dim)
-            memory.setdefault('init', 'data')
-        self.memory = _build(memory)
-        if not isinstance(self.memory, ClusterMemory):
-            raise TypeError('memory must be a ClusterMemory, got '
-                            f'{type(self.memory).__name__}')
+        self.memory = build_memory(memory, ClusterMemory, feat_dim=feat_dim,
+                                   init='data')
         if self.memory.feat_dim != feat_dim:
             raise ValueError(f'memory.feat_dim={self.memory.feat_dim} != '
                              f'feat_dim={feat_dim}')

@@ -19,6 +19,7 @@ from torch import nn
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
+from ..memories import NeighbourMemory, build_memory
 from .invp_loss import RAMP_UPS, invp_ramp_up
 
 
@@ -111,8 +112,7 @@ class InvP(BaseSelfSupervisor):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        self.memory = MODELS.build(memory) if isinstance(memory,
-                                                         dict) else memory
+        self.memory = build_memory(memory, NeighbourMemory)
         self.loss_module = MODELS.build(
             dict(type='InvPLoss') if loss is None else dict(loss))
         m = getattr(self.loss_module, 'n_background', None)

@@ -137,6 +137,23 @@ class ClusterState:
         return labels.to(self.device)
 
 
+def build_memory(cfg, kind: Type = None, **defaults) -> BaseMemory:
+    """Build a memory from its config in the mmssl_ext scope (whatever the
+    config's ``default_scope``), the ``defaults`` filling what it leaves
+    out; an already built memory is returned as it is. With ``kind``, raise
+    a TypeError unless the memory is one."""
+    from mmssl_ext.registry import MODELS
+    if not isinstance(cfg, nn.Module):
+        cfg = dict(defaults, **cfg)
+        cfg.setdefault('_scope_', 'mmssl_ext')
+        cfg = MODELS.build(cfg)
+    kind = kind or BaseMemory
+    if not isinstance(cfg, kind):
+        raise TypeError(f'model.memory must be a {kind.__name__}, got '
+                        f'{type(cfg).__name__}')
+    return cfg
+
+
 def find_memories(model: nn.Module,
                   kind: Type = BaseMemory) -> List[Tuple[str, nn.Module]]:
     """``(name, module)`` of every memory of ``model`` that is a ``kind``

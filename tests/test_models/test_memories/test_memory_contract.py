@@ -110,3 +110,18 @@ def test_uniform_init_is_invp_authors():
         2)) * 2 * a - a
     assert torch.equal(m.bank, expect)
     assert bool(m.initialized)
+
+
+def test_build_memory_scope_defaults_and_kind():
+    from mmengine.registry import DefaultScope
+
+    from mmssl_ext.models.memories import build_memory
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        m = build_memory(dict(type='ClusterMemory', length=6,
+                              num_clusters=2), ClusterMemory, feat_dim=3,
+                         init='data')
+    assert (m.feat_dim, m.init) == (3, 'data')
+    assert build_memory(m, ClusterMemory) is m
+    with pytest.raises(TypeError, match='must be a NeighbourMemory'):
+        build_memory(dict(type='FeatureMemory', length=6, feat_dim=3),
+                     NeighbourMemory)
