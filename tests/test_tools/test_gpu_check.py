@@ -107,7 +107,8 @@ def test_digits_train_resume_and_cpu_load(report):
     assert ic['scaled_sizes']['num_clusters'] == [40, 2]
     assert 'memory.bank' in ic['state']['method_state']
     assert 'memory.label_bank' in ic['state']['method_state']
-    assert 'neighbours' in items['invp/fp32']['state']['method_state']
+    assert 'memory.neighbours' in items['invp/fp32']['state'][
+        'method_state']
     assert 'ContrastiveCropDataset.store.boxes' in items[
         'ccrop-mocov2/fp32']['state']['cpu_by_design']
     assert 'ClusterSampler.labels' in items['deepcluster/fp32']['state'][
