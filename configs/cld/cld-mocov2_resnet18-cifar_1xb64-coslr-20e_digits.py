@@ -1,7 +1,7 @@
 # MoCo v2 + CLD on the embedded digits: the package's MoCo v2 digits recipe
 # (configs/mocov2/mocov2_resnet18-cifar_1xb64-coslr-20e_digits.py: same
-# backbone, batch, schedule, augmentation, queue 1,024, tau_I 0.2, key
-# momentum 0.99, 64-d output, 256-d hidden layer) with CLD's three views and
+# backbone, batch, schedule, augmentation, queue 256, tau_I 0.2, key
+# momentum 0.9, 64-d output, 256-d BN hidden layer) with CLD's three views and
 # group branch in the ImageNet MoCo v2 + CLD form ("NormMLP" head, tau_G 0.4,
 # lambda 0.25). K=32 groups for 64 samples per batch is a derived setting.
 _base_ = [
@@ -27,7 +27,9 @@ model = dict(
         in_channels={{_base_.backbone_out_channels}},
         hid_channels=256,
         out_channels=64,
-        proj_type='normed'),
+        proj_type='normed',
+        # BN in the hidden layer, as the MoCo v2 digits recipe's head
+        norm_cfg=dict(type='BN1d')),
     head=dict(
         type='ContrastiveHead',
         loss=dict(type='CrossEntropyLoss'),
@@ -39,9 +41,10 @@ model = dict(
         loss_weight=0.25,
         grouping='kmeans',
         num_iters=5),
-    queue_len=1024,
+    # key momentum and queue of the MoCo v2 digits recipe (its base row)
+    queue_len=256,
     feat_dim=64,
-    momentum=0.001,  # MMEngine convention (weight of the new value): m=0.999
+    momentum=0.1,  # MMEngine convention (weight of the new value): m=0.9
     key_view=1,
     shuffle_bn=True)
 

@@ -35,7 +35,10 @@ def test_config_builds(path):
     views = _num_views(cfg)
     if name == 'MoCoCLD':
         assert views == 3
-        assert 0 < model.encoder_k.momentum <= 0.01  # MMEngine convention
+        # MMEngine convention (weight of the new value): MoCo's m >= 0.99,
+        # except the digits recipes' short-run m = 0.9 (their MoCo base's)
+        limit = 0.1 if '_digits' in path else 0.01
+        assert 0 < model.encoder_k.momentum <= limit
     elif model.with_group:
         assert views == 2
         assert model.memory.momentum == 0.5

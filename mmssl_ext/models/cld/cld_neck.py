@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 
 from mmssl_ext.registry import MODELS
@@ -95,6 +96,10 @@ class CLDNeck(BaseModule):
             False gives a plain one-projection neck (the NPID baseline).
         with_avg_pool (bool): global-average-pool a 4-d input. Defaults to
             True.
+        norm_cfg (dict, optional): a normalisation layer between the shared
+            ``Linear`` and its ``ReLU`` (e.g. ``dict(type='BN1d')``, as the
+            BN projection heads of the digits recipes); None (default, the
+            authors') for none. Needs ``hid_channels``.
         init_cfg (dict, optional): mmengine init config. Defaults to None
             (PyTorch's default init, as in the official code).
     """
@@ -106,8 +111,12 @@ class CLDNeck(BaseModule):
                  proj_type: str = 'linear',
                  with_group: bool = True,
                  with_avg_pool: bool = True,
+                 norm_cfg: Optional[dict] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
+        if norm_cfg is not None and hid_channels is None:
+            raise ValueError('CLDNeck: norm_cfg needs hid_channels (it '
+                             'normalises the shared hidden layer)')
         if proj_type not in PROJ_TYPES:
             raise ValueError(f'proj_type={proj_type!r} must be one of '
                              f'{PROJ_TYPES}')
@@ -120,8 +129,10 @@ class CLDNeck(BaseModule):
         self.with_group = with_group
         self.proj_type = proj_type
         if hid_channels is not None:
-            self.shared = nn.Sequential(
-                nn.Linear(in_channels, hid_channels), nn.ReLU(inplace=True))
+            layers = [nn.Linear(in_channels, hid_channels)]
+            if norm_cfg is not None:
+                layers.append(build_norm_layer(norm_cfg, hid_channels)[1])
+            self.shared = nn.Sequential(*layers, nn.ReLU(inplace=True))
             in_channels = hid_channels
         else:
             self.shared = nn.Identity()
