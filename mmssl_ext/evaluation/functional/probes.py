@@ -75,10 +75,12 @@ def linear_probe_top1(train_x: torch.Tensor, train_y: torch.Tensor,
     # pixel that is always black) must not be blown up on the test set
     std = std.clamp(min=1e-3 * float(std.max()) + 1e-12)
     tx, vx = (train_x - mean) / std, (test_x - mean) / std
-    g = torch.Generator().manual_seed(0)
     lin = torch.nn.Linear(tx.size(1), nc)
     with torch.no_grad():
-        lin.weight.normal_(0, 0.01, generator=g)
+        # zero start (the convex problem's usual one): a dimension that is
+        # constant on the training set gets no gradient and keeps weight 0,
+        # so it cannot swamp the test logits
+        lin.weight.zero_()
         lin.bias.zero_()
     opt = torch.optim.LBFGS(lin.parameters(), lr=1, max_iter=max_iter,
                             line_search_fn='strong_wolfe')
