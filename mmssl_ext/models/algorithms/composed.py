@@ -202,7 +202,10 @@ def composed_class(base: type) -> type:
         raise TypeError(f'model.base={base.__name__} already carries '
                         'branches: give the framework itself (e.g. MoCo for '
                         'BSIMMoCo) and list every branch in model.branches')
-    framework_of(base)  # raises for a class the two-view step does not know
+    try:
+        framework_of(base)
+    except TypeError as e:
+        raise TypeError(f'model.base.type={base.__name__}: {e}') from None
     if base not in _COMPOSED:
         name = f'Composed{base.__name__}'
         _COMPOSED[base] = type(
