@@ -1,9 +1,9 @@
+from .composed import BaseBranch, ComposedSSL, Composition, composed_class
 from .deepcluster import DeepCluster
 from .npid import NPID
 from .odc import ODC
 from .ring_moco import RingMoCo
 from .siamese import SiameseStep, framework_of, siamese_step
-from .composed import BaseBranch, ComposedSSL, Composition, composed_class
 
 __all__ = [
     'BaseBranch', 'ComposedSSL', 'Composition', 'DeepCluster', 'NPID', 'ODC',
