@@ -150,3 +150,41 @@ def test_config_builds_and_checks(path):
         for b in model.branches
     }
 
+
+
+def _recipe(*parts):
+    return Config.fromfile(osp.join(ROOT, 'configs', *parts))
+
+
+def test_branch_settings_are_the_method_recipes():
+    """The branches carry the settings of the method recipes on the digits
+    (when a method recipe changes, so must the branch settings)."""
+    digits = '_resnet18-cifar_1xb64-coslr-20e_digits.py'
+    interclr = _recipe('interclr', 'interclr-moco' + digits)
+    m = interclr.model
+    memory = m.memory.to_dict()
+    memory.pop('feat_dim')
+    assert memory == BRANCHES.inter_image_memory.to_dict()
+    branch = BRANCHES.inter_image_branch
+    assert branch.head == m.inter_head
+    for key in ('neg_num', 'neg_sampling', 'semihard_neg_pool_num',
+                'semieasy_neg_pool_num'):
+        assert branch[key] == m[key], key
+    assert branch.loss_weight == m.inter_loss_weight
+    assert BRANCHES.inter_image_base_weight == m.intra_loss_weight
+    assert BRANCHES.inter_image_hooks == interclr.custom_hooks
+    cld = _recipe('cld', 'cld-mocov2' + digits)
+    group = BRANCHES.group_branch.to_dict()
+    neck = group.pop('neck')
+    assert group.pop('type') == 'GroupBranch'
+    want = cld.model.group_head.to_dict()
+    assert want.pop('type') == 'CLDGroupHead'
+    assert group == want
+    want = cld.model.neck.to_dict()
+    want.pop('in_channels')
+    assert neck == dict(want, with_group=False)
+    bsim = _recipe('bsim', 'bsim-simclr' + digits)
+    mixture = bsim.model.mixture.to_dict()
+    assert BRANCHES.mixture_branch.to_dict() == dict(
+        mixture, type='MixtureBranch',
+        loss_weight=mixture.pop('beta_weight'))
