@@ -52,6 +52,20 @@ BASE = {
     'ccrop-simclr': 'simclr',
     'ccrop-simclr-canvas': 'simclr-canvas',
 }
+# The composition matrix (docs/composition.md): {MoCo v2, SimCLR, BYOL,
+# SimSiam} x {InterCLR's inter-image branch, CLD's group branch, BSIM's
+# mixture term} as ComposedSSL recipes over the framework's own digits
+# recipe, plus one stack; each cell is compared with its framework alone.
+_M = 'configs/composition/{}_resnet18-cifar_1xb64-coslr-20e_digits.py'
+MATRIX = {
+    f'{fw}-{branch}': _M.format(f'{fw}-{branch}')
+    for fw in ('mocov2', 'simclr', 'byol', 'simsiam')
+    for branch in ('interimage', 'group', 'mixture')
+}
+MATRIX['mocov2-interimage-group-ccrop'] = _M.format(
+    'mocov2-interimage-group-ccrop')
+# matrix row -> its framework's row in CONFIGS
+MATRIX_BASE = {row: row.split('-')[0] for row in MATRIX}
 # rows evaluated on the canvas digits (their floor / raw-pixel rows differ)
 CANVAS_ROWS = ('simclr-canvas', 'ccrop-simclr-canvas')
 _PROGRESS_HOOKS = ('ContrastiveCropHook', 'OfflineClusterHook')
@@ -60,9 +74,11 @@ _NOT_DIAG = ('loss', 'lr', 'time', 'data_time', 'momentum')
 
 
 def load(name):
-    """The row's config as an mmengine ``Config``."""
+    """The row's config (a row of CONFIGS or MATRIX) as an mmengine
+    ``Config``."""
     from mmengine.config import Config
-    return Config.fromfile(osp.join(ROOT, CONFIGS[name]))
+    path = CONFIGS[name] if name in CONFIGS else MATRIX[name]
+    return Config.fromfile(osp.join(ROOT, path))
 
 
 def quiet(cfg, work_dir, tag, logger_interval=10**6, val_interval=None):

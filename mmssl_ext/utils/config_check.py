@@ -76,8 +76,15 @@ def _stop_classes():
 def accepted_arguments(cls) -> Optional[Set[str]]:
     """Keyword arguments ``cls(...)`` accepts: the named parameters of its
     ``__init__`` and, while a constructor takes ``**kwargs``, those of the
-    next ``__init__`` up the MRO. None if the chain stays open."""
+    next ``__init__`` up the MRO (a registered function: its parameters).
+    None if the chain stays open."""
     names: Set[str] = set()
+    if inspect.isfunction(cls):  # a registered builder (ComposedSSL)
+        params = list(inspect.signature(cls).parameters.values())
+        if any(p.kind == p.VAR_KEYWORD for p in params):
+            return None
+        return {p.name for p in params
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     stop = _stop_classes()
     for klass in inspect.getmro(cls):
         if klass in stop:
@@ -101,8 +108,8 @@ def accepted_arguments(cls) -> Optional[Set[str]]:
 
 
 def _ours(cls) -> bool:
-    return isinstance(cls, type) and (cls.__module__ or '').split(
-        '.')[0] == 'mmssl_ext'
+    return (isinstance(cls, type) or inspect.isfunction(cls)) and (
+        cls.__module__ or '').split('.')[0] == 'mmssl_ext'
 
 
 def _resolve(registry_name: str, type_name, scope: str):

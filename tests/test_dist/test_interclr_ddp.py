@@ -14,9 +14,10 @@ N = 16
 CE = dict(type='CrossEntropyLoss')
 DATA = dict(type='SyntheticImageDataset', num_samples=N, num_classes=4,
             img_size=16)
-STATE = ('memory.bank', 'memory.label_bank', 'memory.centroids',
-         'memory.num_splits', 'memory.initialized', 'queue.queue',
-         'queue.ptr', 'sampling_step', 'backbone.conv1.weight',
+M = 'branches.0.memory.'  # the inter-image branch's memory
+STATE = (M + 'bank', M + 'label_bank', M + 'centroids', M + 'num_splits',
+         M + 'initialized', 'queue.queue', 'queue.ptr',
+         'branches.0.sampling_step', 'backbone.conv1.weight',
          'neck.mlp.0.weight')
 
 
@@ -100,10 +101,10 @@ def test_state_identical_on_both_ranks(share_neck):
     assert int(r0['state']['queue.ptr']) == (2 * 4 * 2) % 12
     # every sample was seen by one of the two ranks in the epoch: every bank
     # row was replaced on both ranks (gathered updates, no broadcast)
-    changed = (r0['state']['memory.bank'] - r0['init_bank']).abs().sum(1)
+    changed = (r0['state'][M + 'bank'] - r0['init_bank']).abs().sum(1)
     assert (changed > 0).all()
     assert torch.equal(r0['init_bank'], r1['init_bank'])
-    hist = torch.bincount(r0['state']['memory.label_bank'], minlength=4)
+    hist = torch.bincount(r0['state'][M + 'label_bank'], minlength=4)
     assert hist.min() >= 1  # small-cluster pass ran: no empty cluster
 
 
@@ -180,8 +181,8 @@ def _eq_steps(rank, world_size):
         logs.append({k: float(v.detach()) for k, v in log.items()})
         sd = ori.state_dict()
         states.append({k: sd[k].clone() for k in (
-            'memory.bank', 'memory.label_bank', 'memory.centroids',
-            'memory.num_splits', 'queue.queue', 'queue.ptr')})
+            M + 'bank', M + 'label_bank', M + 'centroids', M + 'num_splits',
+            'queue.queue', 'queue.ptr')})
     return states, logs
 
 
@@ -207,6 +208,6 @@ def test_two_ranks_equal_one_process_with_double_batch():
         assert abs(mean - single_logs[step]['loss_intra']) < 1e-5, step
     # the queue wrapped (4 steps x 8 keys > 20) and relabelling happened
     assert int(single_states[-1]['queue.ptr']) == (EQ_STEPS * EQ_B) % 20
-    first = single_states[0]['memory.label_bank']
+    first = single_states[0][M + 'label_bank']
     assert not torch.equal(first, torch.arange(EQ_N) % 4) or int(
-        single_states[-1]['memory.num_splits']) > 0
+        single_states[-1][M + 'num_splits']) > 0

@@ -80,7 +80,13 @@ MODELS_NOW = dict(
 # old key -> today's key, per file (a key absent here kept its name)
 RENAMED = dict(
     interclr={'intra_queue.queue': 'queue.queue',
-              'intra_queue.ptr': 'queue.ptr'},
+              'intra_queue.ptr': 'queue.ptr',
+              # the inter-image branch of the composition
+              **{f'memory.{k}': f'branches.0.memory.{k}'
+                 for k in ('bank', 'initialized', 'label_bank', 'centroids',
+                           'num_splits')},
+              'sampling_seed': 'branches.0.sampling_seed',
+              'sampling_step': 'branches.0.sampling_step'},
     invp={'neighbours': 'memory.neighbours'},
     deepcluster={'pseudo_labels': 'memory.labels'},
 )

@@ -36,6 +36,9 @@ _INVP = 'invp/invp_resnet18-cifar_1xb64-coslr-20e_digits.py'
 _BSIM = 'bsim/bsim-simclr_resnet18-cifar_1xb64-coslr-20e_digits.py'
 _NPID = 'npid/npid_resnet18-cifar_1xb64-coslr-20e_digits.py'
 _DC = 'deepcluster/deepcluster-sobel_resnet18-cifar_1xb64-coslr-20e_digits.py'
+_COMPOSED = 'composition/simclr-group_resnet18-cifar_1xb64-coslr-20e_digits.py'
+_COMPOSED_BYOL = ('composition/'
+                  'byol-interimage_resnet18-cifar_1xb64-coslr-20e_digits.py')
 
 
 def _sample_idx_missing():
@@ -182,6 +185,23 @@ CASES = [
     ('bsim_beta', 'BSIMSimCLR', '`mixture.beta_weight=-1`',
      lambda: _model(_BSIM, **{'mixture.beta_weight': -1}), ValueError,
      r'mixture\.beta_weight'),
+    # composition (ComposedSSL and its branches)
+    ('composed_base', 'ComposedSSL', "`base=dict(type='ODC', ...)`",
+     lambda: _model(_COMPOSED, base=dict(type='ODC')), TypeError,
+     r'two-view frameworks'),
+    ('composed_twice', 'ComposedSSL', 'the same branch twice',
+     lambda: _model(_COMPOSED, branches=[dict(type='GroupBranch',
+                                              num_groups=2)] * 2),
+     ValueError, r'branches\[1\]'),
+    ('mixture_on_npid', 'MixtureBranch', 'on NPID (no view-scoring loss)',
+     lambda: _build('MODELS', dict(
+         type='ComposedSSL', branches=[dict(type='MixtureBranch')],
+         base=Config.fromfile(osp.join(CFG_DIR, _NPID)).model)),
+     ValueError, r'branches\[0\]'),
+    ('inter_neck_byol', 'InterImageBranch', '`neck=dict(...)` on BYOL',
+     lambda: _model(_COMPOSED_BYOL, **{'branches.0.neck': dict(
+         type='CLDNeck', in_channels=128, out_channels=64,
+         with_group=False)}), ValueError, r'branches\[0\]\.neck'),
     # ContrastiveCrop
     ('ccrop_alpha', 'ContrastiveCrop', '`alpha=0`',
      lambda: _build('TRANSFORMS', dict(type='ContrastiveCrop', scale=16,

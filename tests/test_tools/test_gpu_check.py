@@ -104,9 +104,10 @@ def test_digits_train_resume_and_cpu_load(report):
         assert 'cpu_load' not in amp and 'val' not in amp
     ic = items['interclr/fp32']
     assert ic['scaled_sizes']['length'] == [4000, N_DIGITS]
-    assert ic['scaled_sizes']['num_clusters'] == [40, 2]
-    assert 'memory.bank' in ic['state']['method_state']
-    assert 'memory.label_bank' in ic['state']['method_state']
+    assert ic['scaled_sizes']['num_clusters'] == [20, 2]
+    # the inter-image branch's memory (InterCLRMoCo is a composition)
+    assert 'branches.0.memory.bank' in ic['state']['method_state']
+    assert 'branches.0.memory.label_bank' in ic['state']['method_state']
     assert 'memory.neighbours' in items['invp/fp32']['state'][
         'method_state']
     assert 'ContrastiveCropDataset.store.boxes' in items[

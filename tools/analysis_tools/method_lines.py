@@ -28,11 +28,13 @@ import tokenize
 METHODS = {
     'InterCLR': [
         'models/interclr/interclr.py',
+        'models/interclr/inter_image_branch.py',
         'models/interclr/neg_sampling.py',
         'models/interclr/margin_head.py',
     ],
     'BSIM': [
         'models/bsim/bsim.py',
+        'models/bsim/mixture_branch.py',
         'models/bsim/instance_mix.py',
         'models/bsim/joint_loss.py',
     ],
@@ -42,6 +44,7 @@ METHODS = {
     ],
     'CLD': [
         'models/cld/cld.py',
+        'models/cld/group_branch.py',
         'models/cld/cld_head.py',
         'models/cld/cld_neck.py',
         'models/cld/ncut.py',
@@ -67,6 +70,7 @@ SHARED = {
     'two-view frameworks': [
         'models/algorithms/ring_moco.py',
         'models/algorithms/siamese.py',
+        'models/algorithms/composed.py',
     ],
     'hooks of the memories': [
         'engine/hooks/memory_check_hook.py',

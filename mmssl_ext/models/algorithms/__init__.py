@@ -1,9 +1,12 @@
+from .composed import BaseBranch, ComposedSSL, Composition, composed_class
 from .deepcluster import DeepCluster
 from .npid import NPID
 from .odc import ODC
 from .ring_moco import RingMoCo
-from .siamese import SiameseStep, siamese_step
+from .siamese import SiameseStep, framework_of, siamese_step
 
 __all__ = [
-    'DeepCluster', 'NPID', 'ODC', 'RingMoCo', 'SiameseStep', 'siamese_step'
+    'BaseBranch', 'ComposedSSL', 'Composition', 'DeepCluster', 'NPID', 'ODC',
+    'RingMoCo', 'SiameseStep', 'composed_class', 'framework_of',
+    'siamese_step'
 ]

@@ -16,34 +16,45 @@ from ..memories import FeatureMemory, build_memory
 @MODELS.register_module()
 class NPID(BaseSelfSupervisor):
     """NPID (Wu et al., CVPR 2018, `arXiv:1805.01978
-    <https://arxiv.org/abs/1805.01978>`_), as in MMSelfSup.
+    <https://arxiv.org/abs/1805.01978>`_), as in MMSelfSup, or with the full
+    non-parametric softmax (lemniscate's ``LinearAverage``, CLD's instance
+    branch).
 
-    Per iteration, for the batch's L2-normalised features ``f`` (neck
-    output) and indices ``i``:
+    Per iteration, for the L2-normalised features ``f_v`` (neck output) of
+    every view ``v`` of the batch and its data-set indices ``i``:
 
-    * positive logit ``<f, bank[i]>`` and ``neg_num`` negative logits
-      ``<f, bank[j]>`` with ``j`` drawn uniformly from the whole bank (with
-      replacement; ``ensure_neg`` redraws any ``j == i``);
-    * loss ``CE([pos, neg] / T, 0)`` (the ``ContrastiveHead``, T = 0.07);
-    * then ``memory.update(i, f)`` (all-gathered; see
+    * sampled negatives (``neg_num`` an int): positive logit
+      ``<f_v, bank[i]>`` and ``neg_num`` negative logits ``<f_v, bank[j]>``
+      with ``j`` drawn uniformly from the whole bank (with replacement;
+      ``ensure_neg`` redraws any ``j == i``); loss ``CE([pos, neg] / T, 0)``
+      (the ``ContrastiveHead``, T = 0.07);
+    * full softmax (``neg_num=None``): ``CE(f_v @ bank^T / T, i)`` over all
+      N entries, T the head's temperature;
+    * the loss is the mean over the views (one view: the NPID paper), all
+      against the bank as it was before this iteration;
+    * then ``memory.update(i, f_v)`` once per view, the last view first (the
+      order in which the official CLD code's in-backward updates run; see
       :class:`~mmssl_ext.models.memories.FeatureMemory` for the momentum
       convention: ``momentum`` weights the new feature, 0.5 in NPID).
 
     Args:
         backbone (dict): backbone config.
-        neck (dict): e.g. ``LinearNeck(in, 128, gap_dim=2)``.
-        head (dict): ``ContrastiveHead`` config.
+        neck (dict): e.g. ``LinearNeck(in, 128, gap_dim=2)``; its first
+            output is the instance feature.
+        head (dict): ``ContrastiveHead`` config (its temperature is T).
         memory (dict): ``FeatureMemory`` config; ``length`` must equal the
             training set length (checked before training by
             ``MemoryCheckHook``).
-        neg_num (int): negatives per sample (65536). Defaults to 65536.
+        neg_num (int, optional): negatives per sample (65536); None for the
+            full softmax over the bank. Defaults to 65536.
         ensure_neg (bool): redraw negatives equal to the positive.
         seed (int): seed of the negative sampling (with the rank and the
-            persistent iteration counter ``num_iters``).
+            persistent iteration counter ``num_iters``, a buffer of the
+            sampled variant only).
         pretrained, data_preprocessor, init_cfg: as BaseSelfSupervisor.
 
-    Inputs: ``inputs[0]`` (one view); data samples must carry
-    ``sample_idx`` (``PackInputs``).
+    Inputs: one or more views; data samples must carry ``sample_idx``
+    (``PackInputs``).
     """
 
     def __init__(self,
@@ -51,7 +62,7 @@ class NPID(BaseSelfSupervisor):
                  neck: dict,
                  head: dict,
                  memory: dict,
-                 neg_num: int = 65536,
+                 neg_num: Optional[int] = 65536,
                  ensure_neg: bool = False,
                  seed: int = 0,
                  pretrained: Optional[str] = None,
@@ -64,13 +75,20 @@ class NPID(BaseSelfSupervisor):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        if neg_num < 1:
-            raise ValueError(f'neg_num={neg_num} must be >= 1')
+        if neg_num is not None and neg_num < 1:
+            raise ValueError(f'neg_num={neg_num} must be >= 1 (or None for '
+                             'the full softmax)')
+        temperature = getattr(self.head, 'temperature', None)
+        if temperature is not None and not temperature > 0:
+            raise ValueError(
+                f'model.head.temperature={temperature!r} must be > 0')
         self.memory = build_memory(memory, FeatureMemory)
-        self.neg_num = int(neg_num)
+        self.neg_num = None if neg_num is None else int(neg_num)
         self.ensure_neg = ensure_neg
         self.seed = int(seed)
-        self.register_buffer('num_iters', torch.tensor(0, dtype=torch.long))
+        if self.neg_num is not None:
+            self.register_buffer('num_iters',
+                                 torch.tensor(0, dtype=torch.long))
         if ensure_neg and self.memory.length < 2:
             raise ValueError('ensure_neg=True needs memory.length >= 2')
 
@@ -80,6 +98,16 @@ class NPID(BaseSelfSupervisor):
         if isinstance(inputs, (list, tuple)):
             inputs = inputs[0]
         return self.backbone(inputs)
+
+    def sample_idx(self, data_samples, device=None) -> torch.Tensor:
+        """The batch's data-set indices, checked against the memory."""
+        idx = get_sample_idx(data_samples, device=device)
+        if int(idx.max()) >= self.memory.length or int(idx.min()) < 0:
+            raise ValueError(
+                f'sample_idx up to {int(idx.max())} but model.memory.length='
+                f'{self.memory.length}: the memory must have one row per '
+                'training sample')
+        return idx
 
     def _sample_negatives(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, neg_num) uniform bank indices from a generator on the bank's
@@ -103,18 +131,44 @@ class NPID(BaseSelfSupervisor):
                 bad = neg == idx_c
         return neg.to(idx.device)
 
+    def instance_loss(self, feats: List[torch.Tensor],
+                      idx: torch.Tensor) -> torch.Tensor:
+        """Mean over the views of the instance loss of the normalised
+        features ``feats`` against the bank as it is now."""
+        if self.neg_num is None:
+            # snapshot: the update after the loss must not touch the graph
+            bank = self.memory.bank.clone().to(feats[0].dtype)
+            t = self.head.temperature
+            return sum(F.cross_entropy(f.mm(bank.t()) / t, idx)
+                       for f in feats) / len(feats)
+        bank = self.memory.bank
+        pos_feat = bank[idx.to(bank.device)]
+        losses = []
+        for f in feats:
+            neg_idx = self._sample_negatives(idx.to(bank.device))
+            pos = (f * pos_feat.to(f)).sum(1, keepdim=True)
+            neg = torch.bmm(bank[neg_idx].to(f), f.unsqueeze(2)).squeeze(2)
+            losses.append(self.head.loss(pos, neg))
+        return losses[0] if len(losses) == 1 else sum(losses) / len(losses)
+
+    @torch.no_grad()
+    def update_memory(self, feats: List[torch.Tensor],
+                      idx: torch.Tensor) -> None:
+        """Write the views' features into the bank (the last view first)
+        and count the iteration."""
+        for f in reversed(feats):
+            self.memory.update(idx, f.detach())
+        if self.neg_num is not None:
+            self.num_iters += 1
+
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
-        feats = self.neck(self.extract_feat(inputs))[0]
-        feats = F.normalize(feats, dim=1)
-        idx = get_sample_idx(data_samples, device=feats.device)
-        bank = self.memory.bank
-        pos_feat = bank[idx.to(bank.device)].to(feats)
-        neg_idx = self._sample_negatives(idx.to(bank.device))
-        neg_feat = bank[neg_idx].to(feats)  # (B, neg_num, D)
-        pos = (feats * pos_feat).sum(1, keepdim=True)
-        neg = torch.bmm(neg_feat, feats.unsqueeze(2)).squeeze(2)
-        loss = self.head.loss(pos, neg)
-        self.memory.update(idx, feats.detach())
-        self.num_iters += 1
+        views = list(inputs) if isinstance(inputs, (list, tuple)) else [
+            inputs
+        ]
+        feats = [F.normalize(self.neck(self.backbone(x))[0], dim=1)
+                 for x in views]
+        idx = self.sample_idx(data_samples, device=feats[0].device)
+        loss = self.instance_loss(feats, idx)
+        self.update_memory(feats, idx)
         return dict(loss=loss)

@@ -2,8 +2,9 @@
 Discrimination (Wang, Liu, Yu, CVPR 2021).
 
 Two instance-discrimination algorithms carrying CLD's group branch
-(:class:`~mmssl_ext.models.cld.CLDGroupHead`), as trained by the
-authors:
+(:class:`~mmssl_ext.models.cld.GroupBranch`), as trained by the authors;
+both are fixed compositions (a framework plus the branch), and the same
+branch goes on any other framework through ``ComposedSSL``:
 
 * :class:`NPIDCLD` -- NPID instance branch with the **full** non-parametric
   softmax over the memory bank (``LinearAverage``, ``--nce-k 0``), two views.
@@ -17,14 +18,13 @@ L_CLD``) and the diagnostic ``group_acc``.
 from typing import Dict, List, Optional, Union
 
 import torch
-import torch.nn.functional as F
-from mmpretrain.models import BaseSelfSupervisor
+import torch.nn as nn
 from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
-from mmssl_ext.utils.dist import get_gt_labels, get_sample_idx
+from ..algorithms.composed import Composition
+from ..algorithms.npid import NPID
 from ..algorithms.ring_moco import RingMoCo
-from ..memories import FeatureMemory, build_memory
 
 __all__ = ['NPIDCLD', 'MoCoCLD']
 
@@ -36,20 +36,37 @@ def _neck_out_dim(neck) -> Optional[int]:
     return None if out is None else int(out)
 
 
-def _check_views(inputs, expected, algo: str, key: str) -> List[torch.Tensor]:
-    if not isinstance(inputs, (list, tuple)):
-        inputs = [inputs]
-    if len(inputs) not in expected:
-        raise ValueError(
-            f'{algo} needs {" or ".join(map(str, sorted(expected)))} views '
-            f'per sample, got {len(inputs)}: set {key} in the train '
-            "pipeline (dict(type='MultiView', num_views=...))")
-    return list(inputs)
+def _group_branches(group_head) -> list:
+    """The ``GroupBranch`` config of a ``CLDGroupHead`` config (the branch
+    reads the group projection of the model's CLDNeck)."""
+    if group_head is None:
+        return []
+    if not isinstance(group_head, dict) or str(group_head.get(
+            'type', '')).split('.')[-1] != 'CLDGroupHead':
+        raise TypeError('model.group_head must be a CLDGroupHead config, '
+                        f'got {group_head!r}')
+    cfg = {k: v for k, v in group_head.items()
+           if k not in ('type', '_scope_')}
+    return [dict(type='GroupBranch', neck=None, **cfg)]
+
+
+class _CLDMixin(Composition):
+    """The old attribute names of the group branch."""
+
+    @property
+    def group_head(self) -> Optional[nn.Module]:
+        """The group branch's :class:`CLDGroupHead` (None without one)."""
+        return self.branches[0].head if len(self.branches) else None
+
+    @property
+    def with_group(self) -> bool:
+        return len(self.branches) > 0
 
 
 @MODELS.register_module()
-class NPIDCLD(BaseSelfSupervisor):
-    """NPID + CLD (the authors' ``train_cifar_npid_cld.py``).
+class NPIDCLD(_CLDMixin, NPID):
+    """NPID + CLD (the authors' ``train_cifar_npid_cld.py``): :class:`NPID`
+    with the full softmax plus the group branch on the neck's group output.
 
     Per view ``v`` of the batch (indices ``idx``)::
 
@@ -82,8 +99,9 @@ class NPIDCLD(BaseSelfSupervisor):
         memory (dict): :class:`FeatureMemory` config; ``length`` must equal
             the training-set length, ``feat_dim`` the neck's
             ``out_channels``, ``momentum`` 0.5 (weight of the new feature).
-        group_head (dict, optional): :class:`CLDGroupHead` config; None
-            disables the group branch (plain NPID).
+        group_head (dict, optional): :class:`CLDGroupHead` config (it becomes
+            a ``GroupBranch`` with these settings); None disables the group
+            branch (plain NPID).
         temperature (float): tau_I of the instance softmax. Defaults to 0.1.
         pretrained, data_preprocessor, init_cfg: as BaseSelfSupervisor.
     """
@@ -103,67 +121,41 @@ class NPIDCLD(BaseSelfSupervisor):
         super().__init__(
             backbone=backbone,
             neck=neck,
-            head=None,
+            head=dict(type='ContrastiveHead',
+                      loss=dict(type='CrossEntropyLoss'),
+                      temperature=float(temperature)),
+            memory=memory,
+            neg_num=None,
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
-        self.temperature = float(temperature)
-        self.memory = build_memory(memory, FeatureMemory)
-        self.group_head = (MODELS.build(group_head) if isinstance(
-            group_head, dict) else group_head)
+            init_cfg=init_cfg,
+            branches=_group_branches(group_head),
+            base_loss_key='loss_inst')
         out_dim = _neck_out_dim(self.neck)
         if out_dim is not None and out_dim != self.memory.feat_dim:
             raise ValueError(
                 f'model.memory.feat_dim={self.memory.feat_dim} must equal '
                 f'model.neck.out_channels={out_dim}')
-        if self.group_head is not None and getattr(
-                self.neck, 'with_group', True) is False:
-            raise ValueError('model.group_head is set but model.neck was '
-                             'built with with_group=False')
 
     @property
-    def with_group(self) -> bool:
-        return self.group_head is not None
-
-    def instance_logits(self, f: torch.Tensor,
-                        bank: torch.Tensor) -> torch.Tensor:
-        """Full non-parametric softmax logits ``f @ bank^T / tau`` (B, N)."""
-        return f.mm(bank.t()) / self.temperature
+    def temperature(self) -> float:
+        return self.head.temperature
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
-        views = _check_views(inputs, {2} if self.with_group else {1, 2, 3},
-                             'NPIDCLD' + (' with a group head'
-                                          if self.with_group else ''),
-                             'num_views')
-        idx = get_sample_idx(data_samples, device=views[0].device)
-        if int(idx.max()) >= self.memory.length or int(idx.min()) < 0:
+        n = len(inputs) if isinstance(inputs, (list, tuple)) else 1
+        expected = {2} if self.with_group else {1, 2, 3}
+        if n not in expected:
             raise ValueError(
-                f'sample_idx up to {int(idx.max())} but model.memory.length='
-                f'{self.memory.length}: the memory must have one row per '
-                'training sample')
-        inst, group = [], []
-        for x in views:
-            out = self.neck(self.backbone(x))
-            inst.append(F.normalize(out[0], dim=1))
-            if self.with_group:
-                group.append(out[1])
-        # snapshot: the update below must not touch the autograd graph
-        bank = self.memory.bank.clone().to(inst[0].dtype)
-        loss_inst = sum(
-            F.cross_entropy(self.instance_logits(f, bank), idx)
-            for f in inst) / len(inst)
-        losses = dict(loss_inst=loss_inst)
-        if self.with_group:
-            losses.update(self.group_head.loss(
-                group[0], group[1], get_gt_labels(data_samples)))
-        for f in reversed(inst):  # authors' (autograd) order: last view first
-            self.memory.update(idx, f)
-        return losses
+                f'NPIDCLD{" with a group head" if self.with_group else ""} '
+                f'needs {" or ".join(map(str, sorted(expected)))} views per '
+                f'sample, got {n}: set num_views in the train pipeline '
+                "(dict(type='MultiView', num_views=...))")
+        return super().loss(inputs, data_samples, **kwargs)
 
 
 @MODELS.register_module()
-class MoCoCLD(RingMoCo):
+class MoCoCLD(_CLDMixin, RingMoCo):
     """MoCo + CLD (``train_cifar_moco_cld.py``; ``main_imagenet_moco_cld.py``
     for MoCo v2 + CLD): :class:`RingMoCo` with three views -- two queries
     ``x_q1, x_q2`` through the online encoder (both branches), one key
@@ -186,8 +178,8 @@ class MoCoCLD(RingMoCo):
         neck (dict): :class:`CLDNeck` config.
         head (dict): instance head, ``ContrastiveHead`` (``temperature``
             tau_I: 0.07 CIFAR, 0.2 MoCo v2 ImageNet).
-        group_head (dict, optional): :class:`CLDGroupHead` config; None
-            gives MoCo with two queries per key.
+        group_head (dict, optional): :class:`CLDGroupHead` config (it becomes
+            a ``GroupBranch``); None gives MoCo with two queries per key.
         queue_len, feat_dim, momentum, shuffle_bn: as :class:`RingMoCo`.
         key_view (int): index of the key view among the three. Defaults to
             2 (CIFAR code: ``x3`` is the key); the ImageNet code uses 1.
@@ -204,28 +196,9 @@ class MoCoCLD(RingMoCo):
                  **kwargs):
         super().__init__(backbone=backbone, neck=neck, head=head,
                          key_view=key_view, num_views=3, feat_dim=feat_dim,
-                         **kwargs)
+                         branches=_group_branches(group_head),
+                         base_loss_key='loss_inst', **kwargs)
         out_dim = _neck_out_dim(self.neck)
         if out_dim is not None and out_dim != feat_dim:
             raise ValueError(f'model.feat_dim={feat_dim} must equal '
                              f'model.neck.out_channels={out_dim}')
-        self.group_head = (MODELS.build(group_head) if isinstance(
-            group_head, dict) else group_head)
-
-    @property
-    def with_group(self) -> bool:
-        return self.group_head is not None
-
-    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
-             **kwargs) -> Dict[str, torch.Tensor]:
-        x_k, x_qs = self.split_views(inputs)
-        # separate forwards: BN statistics per view
-        outs = [self.neck(self.backbone(x)) for x in x_qs]
-        k = self.momentum_keys(x_k)
-        losses = dict(loss_inst=self.contrast(
-            [F.normalize(out[0], dim=1) for out in outs], k))
-        if self.with_group:
-            losses.update(self.group_head.loss(
-                outs[0][1], outs[1][1], get_gt_labels(data_samples)))
-        self.queue.enqueue(k)
-        return losses

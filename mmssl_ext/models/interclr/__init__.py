@@ -1,3 +1,4 @@
+from .inter_image_branch import InterImageBranch
 from .interclr import InterCLRMoCo
 from .margin_head import MarginContrastiveHead
 from .neg_sampling import (HardNegativeSampler, RandomNegativeSampler,
@@ -5,7 +6,8 @@ from .neg_sampling import (HardNegativeSampler, RandomNegativeSampler,
                            build_neg_sampler, sample_positives)
 
 __all__ = [
-    'InterCLRMoCo', 'MarginContrastiveHead', 'HardNegativeSampler',
-    'RandomNegativeSampler', 'SemiEasyNegativeSampler',
-    'SemiHardNegativeSampler', 'build_neg_sampler', 'sample_positives'
+    'InterCLRMoCo', 'InterImageBranch', 'MarginContrastiveHead',
+    'HardNegativeSampler', 'RandomNegativeSampler',
+    'SemiEasyNegativeSampler', 'SemiHardNegativeSampler',
+    'build_neg_sampler', 'sample_positives'
 ]

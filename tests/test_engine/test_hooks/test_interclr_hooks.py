@@ -279,15 +279,16 @@ def test_memory_length_mismatch_is_caught(tmp):
     runner, _ = _runner(tmp, model=_model_cfg(memory=dict(
         type='ClusterMemory', length=N + 1, num_clusters=4, momentum=1.0,
         min_cluster=2)), hooks=_hooks())
-    with pytest.raises(ValueError, match='model.memory.length'):
+    with pytest.raises(ValueError, match=r'model.branches.0.memory.length'):
         runner.train()
 
 
 def _state(model):
     sd = model.state_dict()
-    keys = ('memory.bank', 'memory.label_bank', 'memory.centroids',
-            'memory.num_splits', 'queue.queue', 'queue.ptr',
-            'sampling_step', 'backbone.conv1.weight')
+    keys = ('branches.0.memory.bank', 'branches.0.memory.label_bank',
+            'branches.0.memory.centroids', 'branches.0.memory.num_splits',
+            'queue.queue', 'queue.ptr', 'branches.0.sampling_step',
+            'backbone.conv1.weight')
     return {k: sd[k].clone() for k in keys}
 
 

@@ -131,3 +131,67 @@ def test_two_views_are_required():
         siamese_step(model, [_views()[0]])
     with pytest.raises(TypeError, match='two-view frameworks'):
         siamese_step(torch.nn.Linear(2, 2), _views())
+
+
+@pytest.mark.parametrize('neg_num', [5, None], ids=['sampled', 'full'])
+def test_npid_step_is_npids_own_loss(neg_num):
+    from mmpretrain.structures import DataSample
+
+    from mmssl_ext.models.algorithms import NPID
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='NPID', backbone=BB, neg_num=neg_num,
+        neck=dict(type='LinearNeck', in_channels=32, out_channels=8,
+                  gap_dim=2),
+        head=dict(type='ContrastiveHead', loss=CE, temperature=0.1),
+        memory=dict(type='FeatureMemory', length=12, feat_dim=8)))
+    twin = copy.deepcopy(model)
+    for step in range(2):
+        views = _views(seed=step)
+        samples = [DataSample(metainfo=dict(sample_idx=i))
+                   for i in (step, 3, 7, 11)]
+        own = NPID.loss(twin, views, samples)['loss']
+        out = siamese_step(model, views, samples)
+        out.commit()
+        assert torch.equal(out.loss, own), step
+        for (k, a), b in zip(model.state_dict().items(),
+                             twin.state_dict().values()):
+            assert torch.equal(a, b), (step, k)
+    assert out.framework == 'npid' and out.views == [0, 1]
+    assert out.queries[0] is not None and out.negatives is None
+
+
+@pytest.mark.parametrize('name', sorted(FRAMEWORKS))
+def test_step_exposes_what_branches_read(name):
+    """Backbone features, whole neck outputs and queries of the online
+    views are those of the online encoder; a view the framework did not run
+    online is run on request; MoCo's momentum features give its keys."""
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    model = MODELS.build(dict(FRAMEWORKS[name], backbone=BB))
+    views = _views()
+    step = siamese_step(model, views)
+    with torch.no_grad():  # BN in train mode: same batch, same output
+        if name == 'SimCLR':  # one pass over both views
+            x = torch.stack(views, 1).flatten(0, 1)
+            f = model.backbone(x)[-1]
+            feats = [f.view((4, 2) + f.shape[1:])[:, v] for v in (0, 1)]
+        else:
+            feats = [model.backbone(x)[-1] for x in views]
+    for i, v in enumerate(step.views):
+        assert torch.equal(step.projection(v), step.online[i])
+        torch.testing.assert_close(step.feature(v)[-1], feats[v])
+        torch.testing.assert_close(step.query(v),
+                                   F.normalize(step.online[i], dim=1))
+    if 'MoCo' in name:
+        assert step.views == [0] and step.pair == (0, 1)
+        assert step.query(0) is step.queries[0]  # the loss's own tensor
+        f, restore = step.target_features[1]
+        k = F.normalize(restore(model.encoder_k.module[1](f)[0]), dim=1)
+        assert torch.equal(k, step.targets[1])
+        # the key view through the online encoder, on request
+        torch.testing.assert_close(step.feature(1)[-1], feats[1])
+    else:
+        assert step.views == [0, 1] and step.pair == (0, 1)
+    assert step.framework == {'MoCo': 'moco', 'RingMoCo': 'moco'}.get(
+        name, name.lower())

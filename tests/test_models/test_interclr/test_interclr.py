@@ -80,7 +80,7 @@ def test_loss_keys_finite_backward_and_state_moves():
     grad = model.backbone.conv1.weight.grad
     assert grad is not None and grad.abs().sum() > 0
     assert int(model.queue.ptr) == 4
-    assert int(model.sampling_step) == 1
+    assert int(model.branches[0].sampling_step) == 1
     # tensor mode still returns backbone features
     out = model(inputs[0], mode='tensor')
     assert out[-1].shape[:2] == (4, 32)
@@ -119,7 +119,7 @@ def test_inter_logits_are_dot_products_with_sampled_entries():
     model = _build()
     q = F.normalize(torch.randn(3, 8), dim=1)
     idx = torch.tensor([1, 2, 3])
-    pos, neg, pidx, nidx = model.inter_logits(
+    pos, neg, pidx, nidx = model.branches[0].inter_logits(
         q, idx, torch.Generator().manual_seed(0))
     lb, bank = model.memory.label_bank, model.memory.bank
     assert (lb[pidx] == lb[idx]).all()
@@ -206,31 +206,32 @@ def test_arc_margin_and_intra_margin_options():
         inter_head=dict(type='MarginContrastiveHead', loss=CE,
                         temperature=0.2, cos_margin=None, arc_margin=0.3))
     assert model.head.cos_margin == 0.1
-    assert model.inter_head.arc_margin == 0.3
+    assert model.branches[0].head.arc_margin == 0.3
     inputs, samples = _batch([1, 2])
     assert torch.isfinite(model.loss(inputs, samples)['loss_inter'])
 
 
 def test_separate_inter_neck():
     model = _build(share_neck=False)
-    assert hasattr(model, 'inter_neck') and hasattr(model, 'inter_neck_k')
+    branch = model.branches[0]
+    assert branch.neck is not None and branch.neck_k is not None
     inputs, samples = _batch([6, 7])
     losses = model.loss(inputs, samples)
     losses['loss_inter'].backward()
-    assert model.inter_neck.mlp[0].weight.grad.abs().sum() > 0
+    assert branch.neck.mlp[0].weight.grad.abs().sum() > 0
     assert model.neck.mlp[0].weight.grad is None
     with torch.no_grad():
-        k2 = F.normalize(
-            model.inter_neck(model.backbone(inputs[1]))[0], dim=1)
+        k2 = F.normalize(branch.neck(model.backbone(inputs[1]))[0], dim=1)
     assert torch.allclose(model.memory.bank[[6, 7]], k2, atol=1e-5)
 
 
 def test_state_dict_holds_all_state():
     model = _build()
     keys = model.state_dict().keys()
-    for k in ('queue.queue', 'queue.ptr', 'memory.bank',
-              'memory.label_bank', 'memory.centroids', 'memory.initialized',
-              'sampling_seed', 'sampling_step'):
+    for k in ('queue.queue', 'queue.ptr', 'branches.0.memory.bank',
+              'branches.0.memory.label_bank', 'branches.0.memory.centroids',
+              'branches.0.memory.initialized', 'branches.0.sampling_seed',
+              'branches.0.sampling_step'):
         assert k in keys, k
     assert 'queue' not in keys and 'queue_ptr' not in keys
 
@@ -271,7 +272,7 @@ def test_bad_config_errors_name_the_key(kw, key):
 def test_dataset_length_checks():
     model = MODELS.build(_cfg())
     check_memories(model, 32)
-    with pytest.raises(ValueError, match='model.memory.length'):
+    with pytest.raises(ValueError, match=r'model.branches.0.memory.length'):
         check_memories(model, 31)
 
 
@@ -333,7 +334,8 @@ def test_ablation_switches_via_cfg_options():
         'model.share_neck': False,
     })
     model = MODELS.build(cfg.model)
-    assert type(model.neg_sampler).__name__ == 'HardNegativeSampler'
-    assert not model.memory.online_labels and not model.share_neck
-    assert model.inter_head.cos_margin is None
-    assert model.inter_head.arc_margin == 0.5
+    branch = model.branches[0]
+    assert type(branch.neg_sampler).__name__ == 'HardNegativeSampler'
+    assert not model.memory.online_labels and branch.neck is not None
+    assert branch.head.cos_margin is None
+    assert branch.head.arc_margin == 0.5
