@@ -10,7 +10,7 @@ data_root = 'data/cifar100/'
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),
          backend='pillow'),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
+    dict(type='ColorJitterRGB', brightness=0.4, contrast=0.4, saturation=0.4,
          hue=0.4),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
          channel_weights=(0.2989, 0.587, 0.114)),

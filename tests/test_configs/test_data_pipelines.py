@@ -50,12 +50,15 @@ def _inner_dataset(ds):
     return ds
 
 
-def _walk(pipeline, order, grays):
+def _walk(pipeline, order, grays, jitters=None):
     """Follow the channel order through a pipeline; record every
-    RandomGrayscale with the order of the array it receives. Returns the
-    order at the end."""
+    RandomGrayscale with the order of the array it receives (and every
+    colour jitter, in ``jitters``). Returns the order at the end."""
+    jitters = [] if jitters is None else jitters
     for t in pipeline:
         name = _bare(t['type'])
+        if name in ('ColorJitter', 'ColorJitterRGB'):
+            jitters.append((order, name))
         if name in FILE_LOADERS:
             order = 'bgr'  # mmcv decodes files to BGR
         elif name == 'NumpyToPIL' and t.get('to_rgb', False):
@@ -65,11 +68,12 @@ def _walk(pipeline, order, grays):
         elif name == 'RandomGrayscale':
             grays.append((order, tuple(t['channel_weights'])))
         elif name == 'MultiView':
-            ends = {_walk(view, order, grays) for view in t['transforms']}
+            ends = {_walk(view, order, grays, jitters)
+                    for view in t['transforms']}
             assert len(ends) == 1, f'views end in different orders {ends}'
             order = ends.pop()
         elif name == 'RandomApply':
-            end = _walk(t['transforms'], order, grays)
+            end = _walk(t['transforms'], order, grays, jitters)
             assert end == order, 'RandomApply must not change the order'
     return order
 
@@ -89,6 +93,39 @@ def _trace(cfg):
     grays = []
     end = _walk(ds['pipeline'], _start_order(ds), grays)
     return end, grays
+
+
+@pytest.mark.parametrize('path', PRETRAIN, ids=_id)
+def test_colour_jitter_follows_the_loaded_channel_order(path):
+    """MMPretrain's ColorJitter computes its gray with BGR weights: it must
+    see BGR arrays; RGB arrays (CIFAR in memory) take ColorJitterRGB. The
+    digits are grayscale (R = G = B): either is exact there."""
+    cfg = Config.fromfile(path)
+    ds = _inner_dataset(cfg.train_dataloader.dataset.to_dict())
+    jitters = []
+    _walk(ds['pipeline'], _start_order(ds), [], jitters)
+    if '_digits' in osp.basename(path):
+        return
+    for order, name in jitters:
+        assert (order, name) in (('bgr', 'ColorJitter'),
+                                 ('rgb', 'ColorJitterRGB')), (
+            f'{name} on a {order.upper()} array')
+
+
+def test_color_jitter_rgb_desaturates_with_rgb_weights():
+    """Saturation 0 turns pure red into its luma: 0.299 * 255 = 76 (by
+    hand); MMPretrain's ColorJitter on the same RGB array gives the blue
+    weight's 29."""
+    import numpy as np
+    import mmssl_ext  # noqa: F401
+    from mmssl_ext.registry import TRANSFORMS
+    red = np.zeros((4, 4, 3), dtype=np.uint8)
+    red[..., 0] = 255  # RGB
+    for name, expected in (('ColorJitterRGB', 76), ('ColorJitter', 29)):
+        t = TRANSFORMS.build(dict(type=name, saturation=(0., 0.)))
+        out = t(dict(img=red.copy()))['img']
+        assert out.shape == red.shape
+        assert np.abs(out.astype(int) - expected).max() <= 1, (name, out[0, 0])
 
 
 def _is_digits(path):

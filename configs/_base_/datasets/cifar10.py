@@ -2,7 +2,9 @@
 # MMPretrain's `CIFAR10` decodes the pickled arrays into memory in RGB order
 # (no file is read), hence:
 #   * normalisation with RGB statistics and no channel swap (to_rgb=False);
-#   * RandomGrayscale weights in RGB order (0.2989 R + 0.587 G + 0.114 B).
+#   * RandomGrayscale weights in RGB order (0.2989 R + 0.587 G + 0.114 B);
+#   * ColorJitterRGB (MMPretrain's ColorJitter computes its gray with BGR
+#     weights).
 # MMPretrain's `cifar10_bs16.py` is a supervised recipe (classification
 # preprocessor, RandomCrop pipeline, Accuracy evaluator), so it is not
 # inherited; the statistics are the same.
@@ -28,7 +30,7 @@ view_pipeline = [
          crop_ratio_range=(0.2, 1.), backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
+         transforms=[dict(type='ColorJitterRGB', brightness=0.4, contrast=0.4,
                           saturation=0.4, hue=0.1)],
          prob=0.8),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,

@@ -1,4 +1,5 @@
+from .color import ColorJitterRGB
 from .contrastive_crop import ContrastiveCrop
 from .loading import SafeLoadImageFromFile
 
-__all__ = ['ContrastiveCrop', 'SafeLoadImageFromFile']
+__all__ = ['ColorJitterRGB', 'ContrastiveCrop', 'SafeLoadImageFromFile']
