@@ -3,6 +3,7 @@ process: time per training iteration from the real digits configs.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_overhead.py \
         [--rounds 5] [--iters 4] [--pairs interclr invp ...] [--out JSON]
+    OMP_NUM_THREADS=1 python benchmarks/bench_overhead.py --matrix
 
 Each row is a full MMEngine ``Runner`` built from the row's digits config
 (model, optimizer wrapper, parameter schedulers, the method's own hooks such
@@ -40,12 +41,13 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from bench_bsim_overhead import PASSES as _FRAMEWORK_PASSES  # noqa: E402
-from digits_rows import CONFIGS, load, quiet  # noqa: E402
+from digits_rows import (CONFIGS, MATRIX, MATRIX_BASE, load,  # noqa: E402
+                         quiet)
 
 # row name -> model overrides: every digits recipe as it is, plus the CLD
 # models with the group branch removed (the same views and instance branch,
 # so the ratio is the group branch alone)
-ROWS = dict({name: None for name in CONFIGS},
+ROWS = dict({name: None for name in list(CONFIGS) + list(MATRIX)},
             **{'cld-npid-nogroup': dict(group_head=None),
                'cld-mocov2-nogroup': dict(group_head=None)})
 # (method, base, target): target is the issue's bound on the step ratio;
@@ -64,6 +66,9 @@ PAIRS = {
     'ccrop-mocov2': ('ccrop-mocov2', 'mocov2', 1.05),
     'ccrop-simclr': ('ccrop-simclr', 'simclr', 1.05),
 }
+# the composition matrix: each cell over its framework alone (no target:
+# the branches add their own work, the ratio is what it costs)
+MATRIX_PAIRS = {cell: (cell, fw, None) for cell, fw in MATRIX_BASE.items()}
 # encoder passes per image (with grad, without grad) of the BSIM pairs, base
 # then BSIM with mixed_view='a' (one extra gradient pass of the mixture)
 PASSES = {f'bsim-{row}': _FRAMEWORK_PASSES[fw] for row, fw in (
@@ -153,14 +158,22 @@ def one_iter(row):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('--pairs', nargs='+', default=list(PAIRS))
+    p.add_argument('--pairs', nargs='+', default=None)
+    p.add_argument('--matrix', action='store_true',
+                   help='the composition matrix cells over their framework '
+                   '(writes composition_overhead.json)')
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--iters', type=int, default=4)
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--work-dir', default='/tmp/mmssl_ext_bench_overhead')
-    p.add_argument('--out', default=osp.join(ROOT, 'benchmarks', 'results',
-                                             'overhead.json'))
+    p.add_argument('--out', default=None)
     args = p.parse_args()
+    if args.matrix:
+        PAIRS.update(MATRIX_PAIRS)
+    args.pairs = args.pairs or list(MATRIX_PAIRS if args.matrix else PAIRS)
+    args.out = args.out or osp.join(
+        ROOT, 'benchmarks', 'results',
+        'composition_overhead.json' if args.matrix else 'overhead.json')
     unknown = [q for q in args.pairs if q not in PAIRS]
     if unknown:
         raise SystemExit(f'unknown pairs {unknown}; choose from '
@@ -227,7 +240,8 @@ def main():
             tgt = (f'within 10% of {cost:.2f} (pass-cost ratio; raw pass '
                    f'count {fwd:.2f})')
         elif target is None:
-            ok, tgt = None, 'n/a (different views)'
+            ok, tgt = None, ('-' if q in MATRIX_PAIRS else
+                             'n/a (different views)')
         else:
             key = tot if q.startswith('ccrop') else step
             ok = paired(m, b, key) <= target

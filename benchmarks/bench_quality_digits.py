@@ -23,6 +23,13 @@ Schedule-tied knobs are rescaled from the recipes' 20-epoch budget to
     python benchmarks/bench_quality_digits.py --epochs 6 --seeds 0 1 2 --jobs 2
     python benchmarks/bench_quality_digits.py --rows mocov2 interclr --seeds 3 --merge
     python benchmarks/bench_quality_digits.py --report
+    python benchmarks/bench_quality_digits.py --matrix --seeds 0 1 2
+
+``--matrix``: the composition matrix (docs/composition.md), every branch on
+every framework plus the stack, each cell paired with its framework alone;
+framework rows already in quality_digits.json for the same seed, budget and
+recipe fingerprint are reused, not retrained. Writes
+composition_digits.{json,csv} and composition_digits_heatmap.png.
 
 Writes benchmarks/results/quality_digits.{json,csv} and
 quality_digits_curves.png. ``--merge`` keeps the other rows / seeds of the
@@ -48,9 +55,13 @@ FLOOR, RAW = 'random init', 'raw pixels'
 FLOOR_C, RAW_C = 'random init (canvas)', 'raw pixels (canvas)'
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from digits_rows import BASE, CANVAS_ROWS, CONFIGS  # noqa: E402
+from digits_rows import (BASE, CANVAS_ROWS, CONFIGS, MATRIX,  # noqa: E402
+                         MATRIX_BASE)
 
 ROWS = list(CONFIGS)
+MATRIX_JSON = osp.join(RESULTS, 'composition_digits.json')
+FRAMEWORKS = ('mocov2', 'simclr', 'byol', 'simsiam')
+BRANCHES = ('interimage', 'group', 'mixture')
 # trivial row -> the recipe whose data / network it uses
 TRIVIAL = {FLOOR: 'mocov2', RAW: 'mocov2', FLOOR_C: 'simclr-canvas',
            RAW_C: 'simclr-canvas'}
@@ -118,7 +129,7 @@ def _check_merge(old, epochs, path):
 def _save(results, failed, args, t0, wall_before=0.0):
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
-        json.dump(dict(epochs=args.epochs,
+        json.dump(dict(matrix=args.matrix, epochs=args.epochs,
                        seeds=sorted({r['seed'] for r in results}),
                        jobs=args.jobs, threads=args.threads,
                        wall_seconds=wall_before + time.time() - t0,
@@ -127,7 +138,14 @@ def _save(results, failed, args, t0, wall_before=0.0):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('--rows', nargs='+', default=ROWS)
+    p.add_argument('--rows', nargs='+', default=None,
+                   help='default: every method row (with --matrix: every '
+                   'matrix cell)')
+    p.add_argument('--matrix', action='store_true',
+                   help='the composition matrix instead of the method rows')
+    p.add_argument('--bases-from', default=JSON,
+                   help='with --matrix: results JSON whose framework rows '
+                   '(same seed, budget and recipe) are reused')
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--epochs', type=int, default=6)
     p.add_argument('--jobs', type=int, default=2,
@@ -141,14 +159,21 @@ def main():
                    'the JSON (same recipe and budget only)')
     p.add_argument('--report', action='store_true',
                    help='only print the table of the existing results JSON')
-    p.add_argument('--out', default=JSON,
-                   help='results JSON (CSV and PNG are written beside it)')
+    p.add_argument('--out', default=None,
+                   help='results JSON (CSV and PNG are written beside it); '
+                   'default quality_digits.json, with --matrix '
+                   'composition_digits.json')
     args = p.parse_args()
+    args.out = args.out or (MATRIX_JSON if args.matrix else JSON)
     if args.report:
         return report(args.out)
-    unknown = [r for r in args.rows if r not in ROWS]
+    known = list(MATRIX) + list(FRAMEWORKS) if args.matrix else ROWS
+    args.rows = args.rows or (list(MATRIX) if args.matrix else ROWS)
+    unknown = [r for r in args.rows if r not in known]
     if unknown:
-        raise SystemExit(f'unknown rows {unknown}; choose from {ROWS}')
+        raise SystemExit(f'unknown rows {unknown}; choose from {known}')
+    if args.matrix:
+        return run_matrix(args)
     # seed-major order, so a partial run holds complete seeds; trivial rows
     # once per seed (raw pixels once: they have no seed)
     tasks = []
@@ -172,39 +197,7 @@ def main():
         results = [r for r in old['results']
                    if (r['row'], r['seed']) not in redo]
         wall = old.get('wall_seconds', 0.0)
-    t0 = time.time()
-    fps = {}
-    for r in results:
-        fps.setdefault(r['row'], r['fingerprint'])
-    with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context('spawn'),
-                             max_tasks_per_child=1) as pool:
-        futures = [
-            pool.submit(run_one, (row, seed, args.epochs, args.work_dir,
-                                  args.threads)) for row, seed in tasks
-        ]
-        for fut in as_completed(futures):
-            r = fut.result()
-            tag = f"[{time.time() - t0:7.0f}s] {r['row']} seed {r['seed']}"
-            if 'error' in r:
-                print(f"{tag}: FAILED {r['error']}", flush=True)
-                failed.append(r)
-            elif fps.setdefault(r['row'], r['fingerprint']) != \
-                    r['fingerprint']:
-                msg = (f"recipe of row {r['row']!r} changed (fingerprint "
-                       f"{r['fingerprint']} vs {fps[r['row']]} in the "
-                       'results): not merged; rerun all its seeds without '
-                       '--merge')
-                print(f'{tag}: REFUSED {msg}', flush=True)
-                failed.append(dict(r, error=msg))
-            else:
-                curve = ' '.join(f'{v:.1f}' for v in r.get('val_curve', []))
-                print(f"{tag}: kNN {r['knn_top1']:.2f} few "
-                      f"{r['few_knn_top1']:.2f} linear "
-                      f"{r['linear_top1']:.2f} ({r['seconds']:.0f}s) "
-                      f'val curve {curve}', flush=True)
-                results.append(r)
-            _save(results, failed, args, t0, wall)
-    report(args.out)
+    _run_tasks(tasks, results, failed, args, wall)
 
 
 def _ms(vals):
@@ -237,8 +230,14 @@ def report(json_path):
     with open(json_path) as f:
         data = json.load(f)
     results = data['results']
-    order = [FLOOR, RAW] + [r for r in ROWS if r not in CANVAS_ROWS] + [
-        FLOOR_C, RAW_C] + list(CANVAS_ROWS)
+    matrix = data.get('matrix', False)
+    if matrix:
+        order = list(FRAMEWORKS) + list(MATRIX)
+        bases = MATRIX_BASE
+    else:
+        order = [FLOOR, RAW] + [r for r in ROWS if r not in CANVAS_ROWS] + [
+            FLOOR_C, RAW_C] + list(CANVAS_ROWS)
+        bases = BASE
     results.sort(key=lambda r: (order.index(r['row']), r['seed']))
     seeds = sorted({r['seed'] for r in results})
     print(f"\nDigits (4,000 train / 1,000 test), {data['epochs']} epochs of "
@@ -259,7 +258,7 @@ def report(json_path):
     print('|---|---|---|---|---|---|---|---|')
     for row in rows:
         rs = [r for r in results if r['row'] == row]
-        base = BASE.get(row, '')
+        base = bases.get(row, '')
         cells = dict(row=row, base=base)
         for key in ('knn_top1', 'few_knn_top1', 'linear_top1'):
             cells[key] = _ms([r[key] for r in rs])
@@ -315,7 +314,136 @@ def report(json_path):
                 (t['few_knn_top1_delta'] or [''])[0], *t['linear_top1'],
                 t['seconds']
             ])
-    plot_curves(results, rows, base + '_curves.png', data['epochs'])
+    if matrix:
+        plot_heatmap(table, base + '_heatmap.png', data['epochs'], seeds)
+        times = osp.join(RESULTS, 'composition_overhead.json')
+        if osp.exists(times):
+            with open(times) as f:
+                t = {r['method']: r for r in json.load(f)['table']}
+            print('\nTime per iteration over the framework alone '
+                  f'(benchmarks/bench_overhead.py --matrix):\n')
+            print('| cell | step ratio | data+step ratio |')
+            print('|---|---|---|')
+            for row in MATRIX:
+                if row in t:
+                    print(f"| {row} | {t[row]['step_ratio']:.2f} | "
+                          f"{t[row]['total_ratio']:.2f} |")
+    else:
+        plot_curves(results, rows, base + '_curves.png', data['epochs'])
+
+
+def run_matrix(args):
+    """The composition matrix: the cells of ``args.rows`` for every seed,
+    and each cell's framework alone, reused from ``--bases-from`` where the
+    same seed, budget and recipe were run there."""
+    sys.path.insert(0, ROOT)
+    import mmssl_ext  # noqa: F401
+    from digits_rows import prepare, recipe_fingerprint
+    frameworks = [f for f in FRAMEWORKS
+                  if any(MATRIX_BASE.get(r, r) == f for r in args.rows)]
+    reuse = []
+    if osp.exists(args.bases_from):
+        with open(args.bases_from) as f:
+            old = json.load(f)
+        if old.get('epochs') == args.epochs:
+            reuse = old['results']
+    results, failed, wall = [], [], 0.0
+    if args.merge and osp.exists(args.out):
+        with open(args.out) as f:
+            prev = json.load(f)
+        _check_merge(prev, args.epochs, args.out)
+        results = prev['results']
+        wall = prev.get('wall_seconds', 0.0)
+    tasks = []
+    for seed in args.seeds:
+        for fw in frameworks:
+            fp = recipe_fingerprint(
+                prepare(fw, seed, args.epochs, args.work_dir,
+                        budget_epochs=BUDGET_EPOCHS)[0])
+            if any(r['row'] == fw and r['seed'] == seed for r in results):
+                continue
+            hit = [r for r in reuse if r['row'] == fw and r['seed'] == seed
+                   and r['fingerprint'] == fp]
+            if hit:
+                results.append(dict(hit[0], reused_from=osp.relpath(
+                    args.bases_from, ROOT)))
+            else:
+                tasks.append((fw, seed))
+        tasks += [(r, seed) for r in args.rows if r not in FRAMEWORKS]
+    redo = set(tasks)
+    results = [r for r in results if (r['row'], r['seed']) not in redo]
+    print(f'{len(tasks)} runs: ' + ', '.join(f'{r} s{s}' for r, s in tasks),
+          flush=True)
+    _run_tasks(tasks, results, failed, args, wall)
+
+
+def _run_tasks(tasks, results, failed, args, wall):
+    t0 = time.time()
+    fps = {}
+    for r in results:
+        fps.setdefault(r['row'], r['fingerprint'])
+    with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context('spawn'),
+                             max_tasks_per_child=1) as pool:
+        futures = [
+            pool.submit(run_one, (row, seed, args.epochs, args.work_dir,
+                                  args.threads)) for row, seed in tasks
+        ]
+        for fut in as_completed(futures):
+            r = fut.result()
+            tag = f"[{time.time() - t0:7.0f}s] {r['row']} seed {r['seed']}"
+            if 'error' in r:
+                print(f"{tag}: FAILED {r['error']}", flush=True)
+                failed.append(r)
+            elif fps.setdefault(r['row'], r['fingerprint']) != \
+                    r['fingerprint']:
+                msg = (f"recipe of row {r['row']!r} changed (fingerprint "
+                       f"{r['fingerprint']} vs {fps[r['row']]} in the "
+                       'results): not merged; rerun all its seeds without '
+                       '--merge')
+                print(f'{tag}: REFUSED {msg}', flush=True)
+                failed.append(dict(r, error=msg))
+            else:
+                curve = ' '.join(f'{v:.1f}' for v in r.get('val_curve', []))
+                print(f"{tag}: kNN {r['knn_top1']:.2f} few "
+                      f"{r['few_knn_top1']:.2f} linear "
+                      f"{r['linear_top1']:.2f} ({r['seconds']:.0f}s) "
+                      f'val curve {curve}', flush=True)
+                results.append(r)
+            _save(results, failed, args, t0, wall)
+    report(args.out)
+
+
+def plot_heatmap(table, path, epochs, seeds):
+    """Frameworks x branches: mean paired difference to the framework
+    alone (kNN and few-label kNN), annotated with seeds at or above it."""
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    cells = {t['row']: t for t in table}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, title in zip(axes, ('knn_top1', 'few_knn_top1'),
+                              ('kNN top-1', 'few-label kNN top-1')):
+        grid = [[float('nan')] * len(BRANCHES) for _ in FRAMEWORKS]
+        for i, fw in enumerate(FRAMEWORKS):
+            for j, br in enumerate(BRANCHES):
+                d = cells.get(f'{fw}-{br}', {}).get(key + '_delta')
+                if d:
+                    grid[i][j] = d[0]
+                    ax.text(j, i, f'{d[0]:+.1f}\n({d[2]}/{d[3]})',
+                            ha='center', va='center', fontsize=9)
+        lim = max([abs(v) for row in grid for v in row if v == v] + [1])
+        im = ax.imshow(grid, cmap='RdBu', vmin=-lim, vmax=lim)
+        ax.set_xticks(range(len(BRANCHES)), BRANCHES)
+        ax.set_yticks(range(len(FRAMEWORKS)), FRAMEWORKS)
+        ax.set_title(f'{title}: cell - framework (points)')
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.suptitle(f'digits, {epochs} epochs, seeds {seeds}; '
+                 '(seeds at or above the framework / seeds)', fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 def plot_curves(results, rows, path, epochs):

@@ -66,8 +66,9 @@ def test_validation_split_is_carved_from_train():
     assert (np.bincount(val.get_gt_labels()) == 50).all()
 
     def keys(ds):
-        return {ds.get_data_info(i)['img'].tobytes() + bytes(
-            [ds.get_gt_labels()[i]]) for i in range(len(ds))}
+        labels = ds.get_gt_labels()
+        return {ds.get_data_info(i)['img'].tobytes() + bytes([labels[i]])
+                for i in range(len(ds))}
 
     k_train, k_val, k_rest = keys(train), keys(val), keys(rest)
     assert not k_val & k_rest and (k_val | k_rest) == k_train

@@ -72,3 +72,56 @@ def test_report_prints_paired_rows_and_diagnostics(tmp_path, capsys):
     assert 'pseudo_nmi 0.500, pseudo_purity 0.700' in out
     assert osp.exists(tmp_path / 'q.csv')
     assert osp.exists(tmp_path / 'q_curves.png')
+
+
+def test_matrix_report_pairs_each_cell_with_its_framework(tmp_path, capsys):
+    res = [_r('byol', 0, 60., few=30.), _r('byol', 1, 62., few=32.),
+           _r('byol-interimage', 0, 66., few=35.),
+           _r('byol-interimage', 1, 61., few=33.),
+           _r('mocov2', 0, 80.), _r('mocov2-group', 0, 79.)]
+    path = tmp_path / 'm.json'
+    path.write_text(json.dumps(dict(matrix=True, epochs=6, jobs=2,
+                                    threads=1, results=res, failed=[])))
+    bq.report(str(path))
+    out = capsys.readouterr().out
+    # kNN differences +6 and -1: mean +2.5, sd sqrt(24.5), 1 of 2 seeds;
+    # few-label +5 and +1: mean +3, sd sqrt(8)
+    assert ('| byol-interimage | byol | 63.50 +- 3.54 | +2.50 +- 4.95 (1/2) '
+            '| 34.00 +- 1.41 | +3.00 +- 2.83 (2/2) |') in out
+    assert '| mocov2-group | mocov2 | 79.00 | -1.00 +- 0.00 (0/1) |' in out
+    assert osp.exists(tmp_path / 'm_heatmap.png')
+
+
+def test_matrix_reuses_framework_rows_of_the_same_recipe_only(
+        tmp_path, monkeypatch):
+    import mmssl_ext  # noqa: F401
+    fp = digits_rows.recipe_fingerprint(
+        digits_rows.prepare('byol', 0, 6, str(tmp_path))[0])
+    quality = tmp_path / 'q.json'
+    quality.write_text(json.dumps(dict(epochs=6, results=[
+        dict(_r('byol', 0, 60.), fingerprint=fp),
+        dict(_r('byol', 1, 61.), fingerprint='another recipe')])))
+    seen = {}
+
+    def fake_run(tasks, results, failed, args, wall):
+        seen.update(tasks=tasks, results=results)
+
+    monkeypatch.setattr(bq, '_run_tasks', fake_run)
+    monkeypatch.setattr(sys, 'argv', [
+        'bench', '--matrix', '--rows', 'byol-group', '--seeds', '0', '1',
+        '--bases-from', str(quality), '--out', str(tmp_path / 'm.json'),
+        '--work-dir', str(tmp_path / 'w')])
+    bq.main()
+    # seed 0's framework row is reused; seed 1's recipe differs: retrained
+    assert seen['tasks'] == [('byol-group', 0), ('byol', 1),
+                             ('byol-group', 1)]
+    assert [(r['row'], r['seed']) for r in seen['results']] == [('byol', 0)]
+    assert seen['results'][0]['reused_from'].endswith('q.json')
+
+
+def test_matrix_rows_exist_and_name_their_framework():
+    for row, path in digits_rows.MATRIX.items():
+        assert osp.exists(osp.join(ROOT, path)), path
+        assert digits_rows.MATRIX_BASE[row] in bq.FRAMEWORKS
+    assert {f'{f}-{b}' for f in bq.FRAMEWORKS for b in bq.BRANCHES} <= set(
+        digits_rows.MATRIX)
