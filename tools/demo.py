@@ -48,8 +48,11 @@ def parse_args():
 
 
 def _run(task):
-    """One row (or a trivial baseline) in its own process, one thread."""
+    """One row in its own process, one thread; ``('raw pixels', base)``:
+    the raw pixels of the base row's data."""
     row, seed, epochs, work_dir = task
+    recipe = row[1] if isinstance(row, tuple) else row
+    row = row[0] if isinstance(row, tuple) else row
     os.environ['OMP_NUM_THREADS'] = '1'
     import torch
     torch.set_num_threads(1)
@@ -60,7 +63,7 @@ def _run(task):
                              raw_pixel_features, test_features)
     from mmengine.runner import Runner
     t0 = time.time()
-    cfg, moved = prepare(row, seed, epochs, work_dir,
+    cfg, moved = prepare(recipe, seed, epochs, work_dir,
                          curve=row != 'raw pixels')
     out = dict(row=row, scaled=moved)
     if row == 'raw pixels':
@@ -93,7 +96,8 @@ def main():
     with ProcessPoolExecutor(2, mp_context=mp.get_context('spawn'),
                              max_tasks_per_child=1) as pool:
         futures = [pool.submit(_run, t) for t in tasks]
-        raw = _run(('raw pixels', args.seed, args.epochs, args.work_dir))
+        raw = _run((('raw pixels', base), args.seed, args.epochs,
+                    args.work_dir))
         res = {f.result()['row']: f.result() for f in futures}
     m, b = res[method], res[base]
     print('\n' + '=' * 86)
