@@ -21,6 +21,7 @@ The protocol is the digits quality benchmark's
 (``benchmarks/digits_rows.py``), run for two rows and one seed.
 """
 import argparse
+import logging
 import multiprocessing as mp
 import os
 import os.path as osp
@@ -69,10 +70,14 @@ def _run(task):
     if row == 'raw pixels':
         feats = raw_pixel_features(cfg)
     else:
-        # progress of each run on the console, every 20 iterations
+        # progress of each run every 20 iterations (console and log file);
+        # the runner is built quietly, without its environment, config and
+        # hook listings
         cfg.default_hooks.logger = dict(type='LoggerHook', interval=20)
-        cfg.log_level = 'INFO'
         runner = Runner.from_cfg(cfg)
+        for h in runner.logger.handlers:
+            h.setLevel(logging.INFO)
+        runner.logger.setLevel(logging.INFO)
         runner.train()
         out['curve'] = curve_of(runner)
         out['init_val'] = out['curve'][0]
