@@ -56,7 +56,7 @@ FLOOR_C, RAW_C = 'random init (canvas)', 'raw pixels (canvas)'
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from digits_rows import (BASE, CANVAS_ROWS, CONFIGS, MATRIX,  # noqa: E402
-                         MATRIX_BASE)
+                         MATRIX_BASE, MATRIX_SAME_AS)
 
 ROWS = list(CONFIGS)
 MATRIX_JSON = osp.join(RESULTS, 'composition_digits.json')
@@ -315,6 +315,12 @@ def report(json_path):
                 t['seconds']
             ])
     if matrix:
+        same = sorted({(r['row'], r['same_run_as']) for r in results
+                       if r.get('same_run_as')})
+        if same:
+            print('\nSame runs as rows of the quality benchmark (the same '
+                  'model, weights and losses; digits_rows.MATRIX_SAME_AS): '
+                  + ', '.join(f'{a} = {b}' for a, b in same))
         plot_heatmap(table, base + '_heatmap.png', data['epochs'], seeds)
         times = osp.join(RESULTS, 'composition_overhead.json')
         if osp.exists(times):
@@ -354,22 +360,36 @@ def run_matrix(args):
         _check_merge(prev, args.epochs, args.out)
         results = prev['results']
         wall = prev.get('wall_seconds', 0.0)
+    def reused(row, seed, same_as=None):
+        """The result of ``same_as`` (default ``row``) in --bases-from for
+        this seed, if its recipe is today's, relabelled as ``row``."""
+        src = same_as or row
+        fp = recipe_fingerprint(
+            prepare(src, seed, args.epochs, args.work_dir,
+                    budget_epochs=BUDGET_EPOCHS)[0])
+        hit = [r for r in reuse if r['row'] == src and r['seed'] == seed
+               and r['fingerprint'] == fp]
+        if not hit:
+            return None
+        out = dict(hit[0], row=row,
+                   reused_from=osp.relpath(args.bases_from, ROOT))
+        if same_as:
+            out.update(same_run_as=same_as, fingerprint=f'{same_as}:{fp}')
+        return out
+
     tasks = []
     for seed in args.seeds:
-        for fw in frameworks:
-            fp = recipe_fingerprint(
-                prepare(fw, seed, args.epochs, args.work_dir,
-                        budget_epochs=BUDGET_EPOCHS)[0])
-            if any(r['row'] == fw and r['seed'] == seed for r in results):
-                continue
-            hit = [r for r in reuse if r['row'] == fw and r['seed'] == seed
-                   and r['fingerprint'] == fp]
-            if hit:
-                results.append(dict(hit[0], reused_from=osp.relpath(
-                    args.bases_from, ROOT)))
-            else:
-                tasks.append((fw, seed))
-        tasks += [(r, seed) for r in args.rows if r not in FRAMEWORKS]
+        cells = frameworks + [r for r in args.rows if r not in FRAMEWORKS]
+        for row in cells:
+            if row in FRAMEWORKS or row in MATRIX_SAME_AS:
+                if any(r['row'] == row and r['seed'] == seed
+                       for r in results):
+                    continue
+                hit = reused(row, seed, MATRIX_SAME_AS.get(row))
+                if hit:
+                    results.append(hit)
+                    continue
+            tasks.append((row, seed))
     redo = set(tasks)
     results = [r for r in results if (r['row'], r['seed']) not in redo]
     print(f'{len(tasks)} runs: ' + ', '.join(f'{r} s{s}' for r, s in tasks),

@@ -66,6 +66,13 @@ MATRIX['mocov2-interimage-group-ccrop'] = _M.format(
     'mocov2-interimage-group-ccrop')
 # matrix row -> its framework's row in CONFIGS
 MATRIX_BASE = {row: row.split('-')[0] for row in MATRIX}
+# matrix rows whose training is the same run as a row of CONFIGS: the
+# mixture cells build BSIM's recipes as compositions, with the same
+# initial weights and the same losses step by step (checked through the full
+# runner; tests/test_models/test_composition/test_equivalence.py holds
+# the numerics equal), so the benchmark reuses those rows' results
+MATRIX_SAME_AS = {f'{fw}-mixture': f'bsim-{fw}'
+                  for fw in ('mocov2', 'simclr', 'byol', 'simsiam')}
 # rows evaluated on the canvas digits (their floor / raw-pixel rows differ)
 CANVAS_ROWS = ('simclr-canvas', 'ccrop-simclr-canvas')
 _PROGRESS_HOOKS = ('ContrastiveCropHook', 'OfflineClusterHook')

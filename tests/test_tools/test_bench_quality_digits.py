@@ -98,9 +98,12 @@ def test_matrix_reuses_framework_rows_of_the_same_recipe_only(
     fp = digits_rows.recipe_fingerprint(
         digits_rows.prepare('byol', 0, 6, str(tmp_path))[0])
     quality = tmp_path / 'q.json'
+    fp_bsim = digits_rows.recipe_fingerprint(
+        digits_rows.prepare('bsim-byol', 0, 6, str(tmp_path))[0])
     quality.write_text(json.dumps(dict(epochs=6, results=[
         dict(_r('byol', 0, 60.), fingerprint=fp),
-        dict(_r('byol', 1, 61.), fingerprint='another recipe')])))
+        dict(_r('byol', 1, 61.), fingerprint='another recipe'),
+        dict(_r('bsim-byol', 0, 62.), fingerprint=fp_bsim)])))
     seen = {}
 
     def fake_run(tasks, results, failed, args, wall):
@@ -108,15 +111,20 @@ def test_matrix_reuses_framework_rows_of_the_same_recipe_only(
 
     monkeypatch.setattr(bq, '_run_tasks', fake_run)
     monkeypatch.setattr(sys, 'argv', [
-        'bench', '--matrix', '--rows', 'byol-group', '--seeds', '0', '1',
+        'bench', '--matrix', '--rows', 'byol-group', 'byol-mixture',
+        '--seeds', '0', '1',
         '--bases-from', str(quality), '--out', str(tmp_path / 'm.json'),
         '--work-dir', str(tmp_path / 'w')])
     bq.main()
-    # seed 0's framework row is reused; seed 1's recipe differs: retrained
+    # seed 0's framework row is reused; seed 1's recipe differs: retrained;
+    # the mixture cell is BSIM-BYOL's run where there is one (seed 0)
     assert seen['tasks'] == [('byol-group', 0), ('byol', 1),
-                             ('byol-group', 1)]
-    assert [(r['row'], r['seed']) for r in seen['results']] == [('byol', 0)]
-    assert seen['results'][0]['reused_from'].endswith('q.json')
+                             ('byol-group', 1), ('byol-mixture', 1)]
+    got = {(r['row'], r['seed']): r for r in seen['results']}
+    assert set(got) == {('byol', 0), ('byol-mixture', 0)}
+    assert got[('byol', 0)]['reused_from'].endswith('q.json')
+    assert got[('byol-mixture', 0)]['same_run_as'] == 'bsim-byol'
+    assert got[('byol-mixture', 0)]['knn_top1'] == 62.0
 
 
 def test_matrix_rows_exist_and_name_their_framework():
