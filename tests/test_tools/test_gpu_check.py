@@ -17,7 +17,8 @@ KIT = osp.join(ROOT, 'tools', 'gpu_check')
 # DeepCluster (sampler labels, per-epoch k-means) for the digits checks;
 # MoCo v2 as InterCLR's base of the ImageNet ratio
 ROWS = ('interclr', 'invp')
-DIGITS = ROWS + ('ccrop-mocov2', 'deepcluster')
+DIGITS = ROWS + ('ccrop-mocov2', 'deepcluster',
+                 'mocov2-interimage-group-ccrop')
 IMAGENET = ROWS + ('mocov2', )
 # tiny sizes of gpu_check.py (TINY): digits n=16, batch 8, 2 epochs + 1
 # resumed; ImageNet stand-in length 256; DDP 16 samples, 4 per rank
@@ -33,6 +34,7 @@ def report(tmp_path_factory):
          '--tiny', '--out', out, '--work-dir', osp.join(out, 'work'),
          '--rows', ','.join(ROWS + ('digits:ccrop-mocov2',
                                     'digits:deepcluster',
+                                    'digits:mocov2-interimage-group-ccrop',
                                     'imagenet:mocov2'))],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     with open(osp.join(out, 'gpu_check.json')) as f:
@@ -115,6 +117,11 @@ def test_digits_train_resume_and_cpu_load(report):
     assert 'ClusterSampler.labels' in items['deepcluster/fp32']['state'][
         'cpu_by_design']
     assert items['ccrop-mocov2/fp32']['scaled_sizes'] == {}
+    # the composed stack: the inter-image branch's memory on the device,
+    # ContrastiveCrop's boxes in the shared store
+    stack = items['mocov2-interimage-group-ccrop/fp32']['state']
+    assert 'branches.0.memory.bank' in stack['method_state']
+    assert 'ContrastiveCropDataset.store.boxes' in stack['cpu_by_design']
 
 
 def test_imagenet_rows(report):

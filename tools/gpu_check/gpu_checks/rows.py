@@ -17,6 +17,8 @@ EXTRA_DIGITS = {
     'deepcluster': ('configs/deepcluster/deepcluster-sobel_resnet18-cifar_'
                     '1xb64-coslr-20e_digits.py'),
 }
+COMPOSED = ('mocov2-interimage-group-ccrop', 'byol-interimage',
+            'simsiam-group')
 _FIRST = ('interclr', 'mocov2', 'invp', 'npid', 'cld-npid',
           'npid-fullsoftmax', 'cld-mocov2')
 
@@ -29,6 +31,10 @@ def digits_table():
     rows = [(n, digits_rows.CONFIGS[n], digits_rows.BASE.get(n))
             for n in names]
     rows += [(n, c, None) for n, c in EXTRA_DIGITS.items()]
+    # ComposedSSL on the device: branches on frameworks without negatives,
+    # and the stack (inter-image + group + ContrastiveCrop on MoCo v2)
+    rows += [(n, digits_rows.MATRIX[n], digits_rows.MATRIX_BASE[n])
+             for n in COMPOSED]
     return rows
 
 
