@@ -201,6 +201,14 @@ class ContrastiveCropDataset:
     def get_data_info(self, idx: int) -> dict:
         return self.dataset.get_data_info(idx)
 
+    def get_gt_labels(self):
+        """The wrapped data set's labels (same indices), e.g. for the
+        diagnostics; TypeError when it has none."""
+        getter = getattr(self.dataset, 'get_gt_labels', None)
+        if getter is None:
+            raise TypeError(f'{type(self.dataset).__name__} has no labels')
+        return getter()
+
     def __len__(self) -> int:
         return len(self.dataset)
 
