@@ -16,26 +16,17 @@ import digits_rows  # noqa: E402
 
 
 def _first_steps(row, work_dir, steps=2):
+    """Initial weights and the first losses of ``row`` built as
+    ``Runner.train`` builds it (the overhead benchmark's set-up)."""
     import mmssl_ext  # noqa: F401
-    from mmengine.runner import Runner
-    cfg, _ = digits_rows.prepare(row, 0, 6, work_dir, curve=False)
-    cfg.train_dataloader.num_workers = 0
-    cfg.train_dataloader.persistent_workers = False
-    r = Runner.from_cfg(cfg)
-    r._train_loop = r.build_train_loop(r._train_loop)
-    r.optim_wrapper = r.build_optim_wrapper(r.optim_wrapper)
-    r.param_schedulers = r.build_param_scheduler(r.param_schedulers)
-    r.call_hook('before_run')
-    r._init_model_weights()
-    r.optim_wrapper.initialize_count_status(r.model, 0,
-                                            r.train_loop.max_iters)
-    r.call_hook('before_train')
-    r.call_hook('before_train_epoch')
-    init = [v.clone() for v in r.model.state_dict().values()]
-    it, losses = iter(r.train_dataloader), []
-    for i in range(steps):
-        r.train_loop.run_iter(i, next(it))
-        losses.append(float(r.message_hub.get_scalar('train/loss').current()))
+    from bench_overhead import build_row, one_iter
+    r = build_row(row, work_dir)
+    init = [v.clone() for v in r['runner'].model.state_dict().values()]
+    losses = []
+    for _ in range(steps):
+        one_iter(r)
+        losses.append(float(
+            r['runner'].message_hub.get_scalar('train/loss').current()))
     return init, losses
 
 
