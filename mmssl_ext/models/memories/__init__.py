@@ -1,5 +1,5 @@
 from .base import (BaseMemory, ClusterState, build_memory, check_memories,
-                   find_memories, last_occurrence)
+                   find_memories, label_counts, last_occurrence)
 from .cluster_memory import ClusterMemory, LabelMemory
 from .feature_memory import FeatureMemory
 from .neighbour_memory import NeighbourMemory
@@ -7,6 +7,6 @@ from .queue import FeatureQueue
 
 __all__ = [
     'BaseMemory', 'ClusterState', 'build_memory', 'check_memories', 'find_memories',
-    'last_occurrence', 'FeatureMemory', 'NeighbourMemory', 'ClusterMemory',
+    'label_counts', 'last_occurrence', 'FeatureMemory', 'NeighbourMemory', 'ClusterMemory',
     'LabelMemory', 'FeatureQueue'
 ]
