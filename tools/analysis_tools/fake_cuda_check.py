@@ -3,11 +3,11 @@ CPU (:mod:`mmssl_ext.testing.fake_cuda`): device mismatches and host
 synchronisations, with file:line, per recipe.
 
 Each recipe runs through MMEngine's Runner as ``tools/train.py`` would run
-it (all hooks, ``before_train`` work included, then ``--iters`` training
-iterations) with its structure kept and its sizes shrunk: the digits
+it (all hooks, ``before_train`` and epoch-end work included) with its structure kept and its sizes shrunk: the digits
 recipes on ``--n`` evenly spaced training digits, the others on a stand-in
 data set of ``--n`` random images of ``--img-size`` px (the GPU kit's
-``GpuCheckSyntheticImages``), batch ``--batch``, the sizes tied to the
+``GpuCheckSyntheticImages``), batch ``--batch`` (default: 16 samples,
+batch 8, one epoch of two iterations, its epoch-end work included), the sizes tied to the
 training-set length (bank lengths, cluster counts, negative pools, InvP's
 background set) scaled to ``--n`` (the GPU kit's ``scale_dataset_sizes``),
 and every iteration-interval of a hook set to 1, so that each hook's
@@ -24,8 +24,9 @@ synchronisation of mmssl_ext in a training iteration that is not on
 ``ALLOWED_SYNCS``, or an exception).
 """
 import argparse
-import copy
+import contextlib
 import glob
+import itertools
 import os
 import os.path as osp
 import shutil
@@ -62,11 +63,36 @@ def recipes() -> List[str]:
 
 
 def _kit():
+    """The GPU kit's helpers, its stand-in data set registered and the
+    digits arrays memoised (not its process-wide config-text patch: the
+    check runs inside the test suite)."""
     if KIT not in sys.path:
         sys.path.insert(0, KIT)
-    from gpu_checks import common
-    common.setup_process()
+    import functools
+
+    from gpu_checks import common, synthetic  # noqa: F401
+    from mmssl_ext.datasets import digits
+    if not hasattr(digits.load_digits_arrays, 'cache_info'):
+        digits.load_digits_arrays = functools.lru_cache(maxsize=4)(
+            digits.load_digits_arrays)
     return common
+
+
+@contextlib.contextmanager
+def _plain_config_text():
+    """MMEngine formats the whole config with yapf (~0.2 s) each time a
+    runner starts; the check never reads that text: the unformatted dict
+    while a recipe runs, restored afterwards."""
+    import pprint
+
+    from mmengine.config import Config
+    old = Config.__dict__['pretty_text']
+    Config.pretty_text = property(
+        lambda self: pprint.pformat(self.to_dict(), width=100))
+    try:
+        yield
+    finally:
+        Config.pretty_text = old
 
 
 def _full_length(model: dict) -> Optional[int]:
@@ -86,7 +112,7 @@ def build_cfg(config: str, work_dir: str, n: int, batch: int,
     if config.endswith('_digits.py') or config.endswith('_digits-canvas.py'):
         from gpu_checks import digits
         cfg, scaled = digits.build_cfg(config, work_dir, name, n, batch,
-                                       epochs=1, workers=0, amp=False)
+                                       epochs=2, workers=0, amp=False)
         cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
                                             interval=-1, save_last=False)
     else:
@@ -120,7 +146,7 @@ def build_cfg(config: str, work_dir: str, n: int, batch: int,
         cfg.train_dataloader.update(batch_size=batch, num_workers=0,
                                     persistent_workers=False,
                                     drop_last=True)
-        cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
+        cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2)
         cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
                                             interval=-1, save_last=False)
         if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':
@@ -138,18 +164,25 @@ def build_cfg(config: str, work_dir: str, n: int, batch: int,
     if 'diagnostics' in cfg.default_hooks:
         cfg.default_hooks.diagnostics.update(_ITER_KNOBS['DiagnosticsHook'])
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    # a fresh MMEngine logger / message hub / visualizer per run
+    cfg.experiment_name = f'{name}-fake-cuda-{next(_RUNS)}'
     return cfg, scaled
+
+
+_RUNS = itertools.count()
 
 
 class _Done(Exception):
     pass
 
 
-def run_recipe(config: str, n: int = 32, batch: int = 8,
-               img_size: int = 32, iters: int = 2,
+def run_recipe(config: str, n: int = 16, batch: int = 8,
+               img_size: int = 32, iters: Optional[int] = None,
                work_root: Optional[str] = None,
                fake=None) -> Dict:
-    """Train ``config`` (shrunk) for ``iters`` iterations on fake CUDA.
+    """Train ``config`` (shrunk) on fake CUDA: one epoch of ``n // batch``
+    iterations (``before_train`` and the epoch-end work included), or the
+    first ``iters`` iterations.
 
     Returns a dict: ``ok``, ``events`` (every event), ``unexpected``
     (failures), ``syncs_per_iter`` (host syncs of mmssl_ext in the last
@@ -162,6 +195,7 @@ def run_recipe(config: str, n: int = 32, batch: int = 8,
 
     from mmssl_ext.testing.fake_cuda import FakeCuda
     fc = fake or FakeCuda()
+    iters = iters or n // batch
     t0 = time.perf_counter()
     own_root = work_root is None
     work_root = work_root or tempfile.mkdtemp(prefix='fake_cuda_')
@@ -169,10 +203,14 @@ def run_recipe(config: str, n: int = 32, batch: int = 8,
                syncs_per_iter=None, framework_syncs_per_iter=None,
                error=None)
 
+    done = []
+
     class Start(Hook):
         priority = 'HIGHEST'
 
         def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if runner.iter >= iters:  # after the first epoch's end work
+                raise _Done()
             fc.phase = f'iter{runner.iter + 1}'
 
     class End(Hook):
@@ -181,24 +219,24 @@ def run_recipe(config: str, n: int = 32, batch: int = 8,
         def after_train_iter(self, runner, batch_idx, data_batch=None,
                              outputs=None):
             fc.phase = 'between'
-            if runner.iter + 1 >= iters:
-                raise _Done()
+            done.append(runner.iter + 1)
 
     try:
         work_dir = osp.join(work_root, osp.basename(config)[:-3])
         cfg, scaled = build_cfg(config, work_dir, n, batch, img_size)
         out['scaled'] = scaled
         torch.manual_seed(0)
-        runner = Runner.from_cfg(cfg)
-        runner.register_hook(Start())
-        runner.register_hook(End())
-        fc.to_cuda(runner.model)
-        fc.phase = 'setup'
-        try:
-            with fc:
-                runner.train()
-        except _Done:
-            pass
+        with _plain_config_text():
+            runner = Runner.from_cfg(cfg)
+            runner.register_hook(Start())
+            runner.register_hook(End())
+            fc.to_cuda(runner.model)
+            fc.phase = 'setup'
+            try:
+                with fc:
+                    runner.train()
+            except _Done:
+                pass
         out['ok'] = True
     except Exception:  # noqa: B902 - reported per recipe
         out['error'] = traceback.format_exc()
@@ -221,9 +259,9 @@ def run_recipe(config: str, n: int = 32, batch: int = 8,
     out['data_dependent_per_iter'] = sum(
         1 for e in mine
         if (e.allowed_reason() or '').startswith('data-dependent'))
-    out['iterations_run'] = len({e.phase for e in fc.events
-                                 if e.phase.startswith('iter')})
-    out['ok'] = out['ok'] and not out['unexpected']
+    out['iters'] = iters
+    out['iterations_run'] = len(done)
+    out['ok'] = out['ok'] and not out['unexpected'] and len(done) == iters
     out['seconds'] = round(time.perf_counter() - t0, 2)
     return out
 
@@ -232,7 +270,7 @@ def _site_table(results: List[Dict]) -> List[str]:
     c = Counter()
     recipes_of = {}
     for r in results:
-        last = f'iter{r.get("iters", 2)}'
+        last = f'iter{r["iters"]}'
         for e in r['events']:
             if e.is_sync and e.owner == 'mmssl_ext' and e.phase == last:
                 key = (e.where, e.func, e.what, e.allowed_reason() or '')
@@ -251,10 +289,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--only', default='',
                    help='comma-separated substrings of recipe paths')
-    p.add_argument('--n', type=int, default=32)
+    p.add_argument('--n', type=int, default=16)
     p.add_argument('--batch', type=int, default=8)
     p.add_argument('--img-size', type=int, default=32)
-    p.add_argument('--iters', type=int, default=2)
+    p.add_argument('--iters', type=int, default=None,
+                   help='stop after this many iterations (default: one '
+                   'epoch of n / batch)')
     p.add_argument('--markdown', default='',
                    help='also write the per-recipe table here')
     p.add_argument('-v', '--verbose', action='store_true',
@@ -275,7 +315,6 @@ def main(argv=None) -> int:
     for config in todo:
         r = run_recipe(config, n=args.n, batch=args.batch,
                        img_size=args.img_size, iters=args.iters)
-        r['iters'] = args.iters
         results.append(r)
         mism = sum(1 for e in r['events'] if e.kind == 'mismatch')
         status = 'pass' if r['ok'] else 'FAIL'
