@@ -5,9 +5,11 @@ Each recipe is built as the GPU kit builds it (``tools/gpu_check``, check
 2: the real bank lengths of 1,281,167 rows and cluster counts, random
 cluster state instead of the initial k-means, a stand-in data set serving
 already packed 224 px views) and trains two iterations on the CPU at two
-small per-GPU batches (``--batches``, default 2 and 4) while
-:class:`mmssl_ext.testing.mem_estimate.PeakMemory` counts every live
-tensor storage. The peak is linear in the batch for these models (the
+small per-GPU batches (``--batches``, default 2 and 4) on fake CUDA
+(:mod:`mmssl_ext.testing.fake_cuda`: the CUDA code paths run, e.g. no
+value checks) while :class:`mmssl_ext.testing.mem_estimate.PeakMemory`
+counts every live tensor storage (Python's cyclic garbage collector run
+before each step and paused during it, so the count is reproducible). The peak is linear in the batch for these models (the
 activations, the per-sample logits and negatives), so the two points give
 ``peak(B) = peak(b2) + (B - b2) * (peak(b2) - peak(b1)) / (b2 - b1)`` at
 the recipe's batch B. The state that does not depend on the batch
@@ -26,6 +28,7 @@ Usage::
     python tools/analysis_tools/estimate_gpu_memory.py --only invp,odc
 """
 import argparse
+import gc
 import json
 import os.path as osp
 import shutil
@@ -75,6 +78,7 @@ def measure(config: str, batch: int, iters: int = 2, img_size: int = 224,
     from gpu_checks.common import IMAGENET_LEN, setup_process
     from gpu_checks.imagenet import _init_cluster_state, build_cfg
 
+    from mmssl_ext.testing.fake_cuda import FakeCuda
     from mmssl_ext.testing.mem_estimate import PeakMemory
     setup_process()
     work_root = work_root or tempfile.mkdtemp(prefix='memest_')
@@ -85,6 +89,10 @@ def measure(config: str, batch: int, iters: int = 2, img_size: int = 224,
     runner = Runner.from_cfg(cfg)
     model = get_ori_model(runner.model)
     _init_cluster_state(model, IMAGENET_LEN, torch.device('cpu'))
+    # on fake CUDA, so that the CUDA code paths run (no value checks, the
+    # batch copied to the device, ...)
+    fc = FakeCuda()
+    fc.to_cuda(runner.model)
     pm = PeakMemory()
     pm.track(list(model.parameters()) + list(model.buffers()))
     static = pm.current
@@ -94,6 +102,10 @@ def measure(config: str, batch: int, iters: int = 2, img_size: int = 224,
         priority = 'LOWEST'
 
         def before_train_iter(self, runner, batch_idx, data_batch=None):
+            # the previous step's garbage collected now, none during the
+            # step: the count does not depend on when Python's cyclic
+            # collector happens to run
+            gc.collect()
             if runner.iter == 0:
                 seen['before'] = pm.current
                 pm.reset_peak()
@@ -105,11 +117,14 @@ def measure(config: str, batch: int, iters: int = 2, img_size: int = 224,
 
     runner.register_hook(Stop())
     t0 = time.perf_counter()
+    gc.disable()
     try:
-        with pm:
+        with fc, pm:
             runner.train()
     except _Done:
         pass
+    finally:
+        gc.enable()
     out = dict(config=config, batch=batch, views=views,
                static_bytes=static, start_bytes=seen.get('before'),
                peak_bytes=pm.peak, end_bytes=pm.current,

@@ -141,8 +141,12 @@ def build_cfg(config: str, work_dir: str, n: int, batch: int,
                                             batch_size=batch)
                 h.extract_dataloader['dataset'] = dict(
                     stand_in, num_views=1, multi_view=False)
-            if h.get('type') == 'ContrastiveCropHook':
-                h.update(warmup_epochs=1, interval=1)
+            if 'num_workers' in h:
+                h.num_workers = 0
+            # ContrastiveCrop's box refresh runs the data set's own test
+            # pipeline, which the stand-in images cannot feed: it keeps the
+            # recipe's warm-up (no refresh in the checked epoch); the
+            # digits recipes check the refresh on real images
         cfg.train_dataloader.update(batch_size=batch, num_workers=0,
                                     persistent_workers=False,
                                     drop_last=True)
