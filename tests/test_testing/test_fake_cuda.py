@@ -116,12 +116,17 @@ def test_allow_list_entries_have_reasons_and_exist():
             assert f'def {func}(' in f.read(), (path, func)
 
 
-@pytest.mark.parametrize('value,ok', [(1, True), ('cuda', True)])
-def test_to_variants(value, ok):
+@pytest.mark.parametrize('move', [
+    lambda t: t.cuda(non_blocking=True),
+    lambda t: t.to('cuda', non_blocking=True),
+    lambda t: t.to(device='cuda:0', dtype=torch.float64, non_blocking=True),
+])
+def test_non_blocking_moves_are_not_syncs(move):
     fc = FakeCuda()
     with fc:
-        t = torch.ones(2).to(value, non_blocking=True) if value != 1 else \
-            torch.ones(2).cuda(non_blocking=True)
+        host = torch.ones(2)
+        t = move(host)
         assert fc.is_cuda(t) and t.device.type == 'cuda'
+        assert not fc.is_cuda(host)
         assert t.to(t.device) is t  # same device: no copy, as on CUDA
     assert fc.events == []
