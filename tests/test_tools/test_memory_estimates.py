@@ -78,7 +78,8 @@ def test_gpu_kit_and_metafiles_read_the_estimates():
             continue
         with open(osp.join(ROOT, 'configs', method, 'metafile.yml')) as f:
             meta = yaml.safe_load(f)
-        [row] = [m for m in meta['Models'] if m.get('Config') == cfg]
+        stem = osp.splitext(osp.basename(cfg))[0]
+        [row] = [m for m in meta['Models'] if m['Name'] == stem]
         assert row['Metadata']['Training Memory (GB)'] == round(
             r['peak_gib'] * 2**30 / 1e9, 1)
         assert row['Metadata']['Training Resources'].endswith('x GPUs')

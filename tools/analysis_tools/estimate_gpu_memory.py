@@ -17,7 +17,9 @@ the recipe's batch B. The state that does not depend on the batch
 
 Not counted (add them when sizing a GPU): the CUDA context (about 0.3-0.5
 GiB, outside PyTorch's allocator), cuDNN / cuBLAS workspaces, the caching
-allocator's rounding and fragmentation, NCCL buffers under DDP. The GPU
+allocator's rounding and fragmentation, NCCL buffers under DDP. The step is
+counted in fp32 (MMEngine's ``AmpOptimWrapper`` needs a GPU): for a recipe
+trained with AMP (``amp_recipe``) the fp16 activations need less. The GPU
 kit prints this estimate beside ``torch.cuda.max_memory_allocated()`` and
 their ratio.
 
@@ -142,7 +144,11 @@ def estimate(config: str, batches=(2, 4)) -> dict:
     cfg = Config.fromfile(osp.join(ROOT, config))
     big = cfg.train_dataloader.batch_size
     peak = m2['peak_bytes'] + (big - b2) * slope
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     return dict(config=config, recipe_batch=big, views=m2['views'],
+                # measured in fp32: a recipe trained with AMP keeps its
+                # activations in fp16 and needs less
+                amp_recipe=wrapper == 'AmpOptimWrapper',
                 measured={b1: m1, b2: m2},
                 per_sample_mib=round(slope / 2**20, 1),
                 static_gib=round(m2['static_bytes'] / GIB, 2),
