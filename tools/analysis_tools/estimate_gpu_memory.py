@@ -9,8 +9,9 @@ small per-GPU batches (``--batches``, default 2 and 4) on fake CUDA
 (:mod:`mmssl_ext.testing.fake_cuda`: the CUDA code paths run, e.g. no
 value checks) while :class:`mmssl_ext.testing.mem_estimate.PeakMemory`
 counts every live tensor storage (Python's cyclic garbage collector run
-before each step and paused during it, so the count is reproducible). The peak is linear in the batch for these models (the
-activations, the per-sample logits and negatives), so the two points give
+before each step and paused during it, so the count is reproducible).
+The peak is linear in the batch for these models (the activations, the
+per-sample logits and negatives), so the two points give
 ``peak(B) = peak(b2) + (B - b2) * (peak(b2) - peak(b1)) / (b2 - b1)`` at
 the recipe's batch B. The state that does not depend on the batch
 (weights, momentum encoders, banks, optimizer state) is counted exactly.

@@ -6,7 +6,7 @@ from .neighbour_memory import NeighbourMemory
 from .queue import FeatureQueue
 
 __all__ = [
-    'BaseMemory', 'ClusterState', 'build_memory', 'check_memories', 'find_memories',
-    'label_counts', 'last_occurrence', 'FeatureMemory', 'NeighbourMemory', 'ClusterMemory',
-    'LabelMemory', 'FeatureQueue'
+    'BaseMemory', 'ClusterState', 'build_memory', 'check_memories',
+    'find_memories', 'label_counts', 'last_occurrence', 'FeatureMemory',
+    'NeighbourMemory', 'ClusterMemory', 'LabelMemory', 'FeatureQueue'
 ]
