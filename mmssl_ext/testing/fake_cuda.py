@@ -85,8 +85,8 @@ ALLOWED_SYNCS: Dict[Tuple[str, str], str] = {
     ('data-dependent: ODC\'s small-cluster pass reads the number of '
      'clusters under `min_cluster` (one value, every '
      '`deal_with_small_clusters_interval` iterations: 1 for ODC and '
-     'InterCLR); the dissolve-and-split work that follows runs only when a '
-     'cluster is small'),
+     'InterCLR); the dissolve-and-split work that follows (rank 0 decides '
+     'on the host, 2-means splits) runs only when a cluster is small'),
     ('models/interclr/neg_sampling.py', '__call__'): _SAMPLER,
     ('models/interclr/neg_sampling.py', '_redraw'): _SAMPLER,
     ('models/interclr/neg_sampling.py', 'draw'): _SAMPLER,
@@ -132,6 +132,9 @@ class Event:
     owner: str  # 'mmssl_ext' | 'framework'
     phase: str = ''
     trail: List[str] = field(default_factory=list)
+    #: (file relative to mmssl_ext/, function) of every mmssl_ext frame on
+    #: the stack, innermost first
+    callers: List[Tuple[str, str]] = field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -142,10 +145,14 @@ class Event:
         return self.kind in ('sync', 'h2d', 'd2h')
 
     def allowed_reason(self) -> Optional[str]:
+        """The reason of the first allow-list entry on the event's stack
+        (an entry covers everything its function calls)."""
         if self.owner != 'mmssl_ext':
             return None
-        return ALLOWED_SYNCS.get((self.file.split('mmssl_ext/', 1)[-1],
-                                  self.func))
+        for key in self.callers:
+            if key in ALLOWED_SYNCS:
+                return ALLOWED_SYNCS[key]
+        return None
 
     def __str__(self) -> str:
         s = f'{self.kind}: {self.what} at {self.where} ({self.func})'
@@ -477,7 +484,7 @@ class FakeCuda:
     def record(self, kind: str, what: str) -> None:
         frame = sys._getframe(1)
         site = None
-        trail = []
+        trail, callers = [], []
         while frame is not None:
             path = frame.f_code.co_filename
             if not (_is_torch_file(path) or osp.abspath(path) == _THIS):
@@ -485,8 +492,11 @@ class FakeCuda:
                     site = frame
                 elif len(trail) < 3:
                     trail.append(f'{_rel(path)}:{frame.f_lineno}')
-                else:
-                    break
+                apath = osp.abspath(path)
+                if apath.startswith(_PKG_DIR) and not apath.startswith(
+                        _TESTING_DIR):
+                    callers.append((apath[len(_PKG_DIR):],
+                                    frame.f_code.co_name))
             frame = frame.f_back
         if site is None:
             self.events.append(Event(kind, what, '?', 0, '?', 'framework',
@@ -498,7 +508,7 @@ class FakeCuda:
         self.events.append(
             Event(kind, what, _rel(path), site.f_lineno,
                   site.f_code.co_name, 'mmssl_ext' if mine else 'framework',
-                  self.phase, trail))
+                  self.phase, trail, callers))
 
     def __enter__(self):
         self._generator = torch.Generator

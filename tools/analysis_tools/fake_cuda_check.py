@@ -3,11 +3,12 @@ CPU (:mod:`mmssl_ext.testing.fake_cuda`): device mismatches and host
 synchronisations, with file:line, per recipe.
 
 Each recipe runs through MMEngine's Runner as ``tools/train.py`` would run
-it (all hooks, ``before_train`` and epoch-end work included) with its structure kept and its sizes shrunk: the digits
-recipes on ``--n`` evenly spaced training digits, the others on a stand-in
-data set of ``--n`` random images of ``--img-size`` px (the GPU kit's
-``GpuCheckSyntheticImages``), batch ``--batch`` (default: 16 samples,
-batch 8, one epoch of two iterations, its epoch-end work included), the sizes tied to the
+it (all hooks, ``before_train`` and epoch-end work included) with its
+structure kept and its sizes shrunk: the digits recipes on ``--n`` evenly
+spaced training digits, the others on a stand-in data set of ``--n``
+random images of ``--img-size`` px (the GPU kit's
+``GpuCheckSyntheticImages``), batch ``--batch`` (default: 8 samples, batch
+4, one epoch of two iterations, as the test runs it), the sizes tied to the
 training-set length (bank lengths, cluster counts, negative pools, InvP's
 background set) scaled to ``--n`` (the GPU kit's ``scale_dataset_sizes``),
 and every iteration-interval of a hook set to 1, so that each hook's
@@ -180,7 +181,7 @@ class _Done(Exception):
     pass
 
 
-def run_recipe(config: str, n: int = 16, batch: int = 8,
+def run_recipe(config: str, n: int = 8, batch: int = 4,
                img_size: int = 32, iters: Optional[int] = None,
                work_root: Optional[str] = None,
                fake=None) -> Dict:
@@ -293,8 +294,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--only', default='',
                    help='comma-separated substrings of recipe paths')
-    p.add_argument('--n', type=int, default=16)
-    p.add_argument('--batch', type=int, default=8)
+    p.add_argument('--n', type=int, default=8)
+    p.add_argument('--batch', type=int, default=4)
     p.add_argument('--img-size', type=int, default=32)
     p.add_argument('--iters', type=int, default=None,
                    help='stop after this many iterations (default: one '
