@@ -269,6 +269,19 @@ def paired(results, row, base, key, level=0.95):
     return out
 
 
+def starts_equal(results, row, base):
+    """``(seeds where row and base have the same first validation point,
+    seeds both ran)``, or None when neither records a curve."""
+    a = {r['seed']: r['val_curve'][0] for r in results
+         if r['row'] == row and r.get('val_curve')}
+    b = {r['seed']: r['val_curve'][0] for r in results
+         if r['row'] == base and r.get('val_curve')}
+    common = set(a) & set(b)
+    if not common:
+        return None
+    return sum(a[s] == b[s] for s in common), len(common)
+
+
 def fmt_paired(d):
     """``+3.60 [+1.20, +6.00] above (5/5)``."""
     if d is None:
@@ -344,7 +357,7 @@ def report(json_path):
     print('machine(s): ' + ('; '.join(machines) or 'not recorded'))
     table = []
     print('\n| row | base | kNN top-1 | vs base | few-label kNN | vs base | '
-          'linear top-1 | vs base | first val | train s |')
+          'linear top-1 | vs base | same start | train s |')
     print('|---|---|---|---|---|---|---|---|---|---|')
     for row in rows:
         rs = [r for r in results if r['row'] == row]
@@ -355,15 +368,18 @@ def report(json_path):
             d = paired(results, row, base, key) if base else None
             cells[key + '_delta'] = d
         cells['seconds'] = statistics.mean(r['seconds'] for r in rs)
-        firsts = sorted({r['val_curve'][0] for r in rs if r.get('val_curve')})
+        start = starts_equal(results, row, base) if base else None
+        if start and start[0] < start[1]:  # not a paired result
+            for key in ('knn_top1', 'few_knn_top1', 'linear_top1'):
+                if cells[key + '_delta']:
+                    cells[key + '_delta']['verdict'] = 'NOT PAIRED'
         table.append(cells)
 
         def fmt(key):
             m, s = cells[key]
             return f'{m:.2f} +- {s:.2f}' if len(rs) > 1 else f'{m:.2f}'
 
-        first = '/'.join(f'{v:.1f}' for v in firsts[:3]) + (
-            '...' if len(firsts) > 3 else '') if firsts else '-'
+        first = f'{start[0]}/{start[1]}' if start else '-'
         print(f"| {row} | {base or '-'} | {fmt('knn_top1')} | "
               f"{fmt_paired(cells['knn_top1_delta'])} | "
               f"{fmt('few_knn_top1')} | "
@@ -375,9 +391,10 @@ def report(json_path):
           '(row - base, same seed, same initial weights) with its 95 % '
           'confidence interval (paired t, n - 1 degrees of freedom), the '
           'verdict (above / below / not distinguishable: the interval '
-          'crosses 0) and (seeds at or above the base / seeds). "first val":'
-          ' validation kNN of the initialised network (equal within a pair '
-          'on a seed).')
+          'crosses 0) and (seeds at or above the base / seeds). "same '
+          'start": seeds whose first validation point (the initialised '
+          'network) equals the base\'s; a pair that did not start equal is '
+          'NOT PAIRED and gets no verdict.')
     # diagnostics at the end of training
     diag_rows = []
     for row in rows:

@@ -135,10 +135,23 @@ def test_report_prints_paired_rows_and_diagnostics(tmp_path, capsys):
     out = capsys.readouterr().out
     assert ('| interclr | mocov2 | 84.00 | +4.00 one seed: no verdict (1/1) '
             '|') in out
-    assert '| 60.0 |' in out  # the first validation point
+    assert '| 1/1 | 1 |' in out  # same first validation point as its base
     assert 'pseudo_nmi 0.500, pseudo_purity 0.700' in out
     assert osp.exists(tmp_path / 'q.csv')
     assert osp.exists(tmp_path / 'q_curves.png')
+
+
+def test_report_gives_no_verdict_to_pairs_that_started_apart(tmp_path,
+                                                             capsys):
+    res = [_r('mocov2', s, 80., val_curve=[60. + s]) for s in range(3)] + [
+        _r('interclr', s, 90., val_curve=[60. + s * (s != 2)])
+        for s in range(3)]
+    path = tmp_path / 'q.json'
+    path.write_text(json.dumps(dict(epochs=6, results=res, failed=[])))
+    bq.report(str(path))
+    out = capsys.readouterr().out
+    assert '+10.00 [+10.00, +10.00] NOT PAIRED (3/3)' in out
+    assert '| 2/3 |' in out
 
 
 def test_matrix_report_pairs_each_cell_with_its_framework(tmp_path, capsys):
