@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mmssl_ext.testing import run_in_processes
+from mmssl_testing import run_in_processes
 
 N, S = 3, 16  # per-rank batch, image side
 BACKBONE = dict(type='ResNet_CIFAR', depth=18, stem_channels=4,

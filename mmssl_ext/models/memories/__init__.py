@@ -2,11 +2,10 @@ from .base import (BaseMemory, ClusterState, build_memory, check_memories,
                    find_memories, last_occurrence)
 from .cluster_memory import ClusterMemory, LabelMemory
 from .feature_memory import FeatureMemory
-from .neighbour_memory import NeighbourMemory
 from .queue import FeatureQueue
 
 __all__ = [
     'BaseMemory', 'ClusterState', 'build_memory', 'check_memories', 'find_memories',
-    'last_occurrence', 'FeatureMemory', 'NeighbourMemory', 'ClusterMemory',
+    'last_occurrence', 'FeatureMemory', 'ClusterMemory',
     'LabelMemory', 'FeatureQueue'
 ]
