@@ -354,8 +354,9 @@ def verify(sd: dict, parts, scope: str, target: str, forward=False) -> dict:
         loaded=len(required) - len(missing) - len(mismatched),
         ok=not (missing or unexpected or mismatched))
     if forward and report['ok']:
-        model = modules[0].eval()
+        model = modules[0]
         model.load_state_dict(sd, strict=False)
+        model.eval()  # (MMPretrain's ResNet.train returns None)
         size = 32 if 'CIFAR' in target else 64
         with torch.no_grad():
             out = model(torch.zeros(1, 3, size, size))
