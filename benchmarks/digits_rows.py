@@ -250,8 +250,7 @@ def raw_pixel_features(cfg):
 def evaluate_features(bank, bank_y, query, query_y, k=200, sigma=0.07,
                       few_per_class=10, few_draws=5):
     """The three probes of the final tables on the test split."""
-    from mmssl_ext.evaluation.functional import (few_label_knn_top1,
-                                                 knn_top1, linear_probe_top1)
+    from probes import few_label_knn_top1, knn_top1, linear_probe_top1
     few = few_label_knn_top1(bank, bank_y, query, query_y,
                              per_class=few_per_class, draws=few_draws,
                              k=k, sigma=sigma)
