@@ -195,17 +195,26 @@ def _init_state(model):
 
 
 def fingerprint(state):
-    """Per state entry: float tensors -> ``[sum, sum |x|]`` (float64);
-    integer and bool tensors -> ``[sum, sha1 of the values]``."""
-    out = {}
+    """The state in a few numbers: entries grouped by their first three
+    name parts (``backbone.layer1.0``, ``encoder_k.module.0``,
+    ``branches.0.memory`` ...); per group, float tensors -> ``[sum, sum
+    |x|]`` (float64), integer and bool tensors -> ``[sum, sha1 of the
+    values]``."""
+    groups = {}
     for key, t in state.items():
         t = t.detach().cpu()
-        if t.is_floating_point():
-            out[key] = [float(t.double().sum()), float(t.double().abs().sum())]
+        kind = 'float' if t.is_floating_point() else 'int'
+        name = '.'.join(key.split('.')[:3]) + f' ({kind})'
+        groups.setdefault(name, []).append(
+            t.double() if kind == 'float' else t.long())
+    out = {}
+    for name, ts in groups.items():
+        flat = torch.cat([t.flatten() for t in ts])
+        if flat.is_floating_point():
+            out[name] = [float(flat.sum()), float(flat.abs().sum())]
         else:
-            v = t.long().contiguous()
-            out[key] = [int(v.sum()),
-                        hashlib.sha1(v.numpy().tobytes()).hexdigest()]
+            out[name] = [int(flat.sum()), hashlib.sha1(
+                flat.contiguous().numpy().tobytes()).hexdigest()]
     return out
 
 
@@ -267,5 +276,7 @@ if __name__ == '__main__' and '--write' in sys.argv:
             losses=[{k: float(v) for k, v in s.items()} for s in case_logs],
             state=fingerprint(m.state_dict()))
         print(case, out[case]['losses'][-1])
-    with open(GOLDEN, 'w') as f:
-        json.dump(out, f, indent=1, sort_keys=True)
+    with open(GOLDEN, 'w') as f:  # one line per case
+        f.write('{\n' + ',\n'.join(
+            f'{json.dumps(k)}: {json.dumps(out[k], sort_keys=True)}'
+            for k in sorted(out)) + '\n}\n')
