@@ -10,11 +10,9 @@ import warnings
 
 from .version import __version__
 from .utils.checkpoint_compat import allow_mmengine_checkpoints
-from .utils.numpy2_compat import patch_mmcv_adjust_hue
 
 # Stack incompatibilities, each fixed in one documented place:
 allow_mmengine_checkpoints()  # weights_only allow-list, 'atomic_local' backend
-patch_mmcv_adjust_hue()  # mmcv 2.1 ColorJitter(hue) under NumPy 2
 
 
 def _soft_version_check() -> None:
@@ -38,6 +36,6 @@ def _soft_version_check() -> None:
 
 _soft_version_check()
 
-from . import datasets, engine, evaluation, models, visualization  # noqa: E402,F401,I001
+from . import ccrop, datasets, engine, evaluation, models, visualization  # noqa: E402,F401,I001
 
 __all__ = ['__version__']

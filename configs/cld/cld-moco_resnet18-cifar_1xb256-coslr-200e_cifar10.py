@@ -52,7 +52,7 @@ model = dict(
         loss=dict(type='CrossEntropyLoss'),
         temperature=0.07),
     group_head=dict(
-        type='CLDGroupHead',
+        type='GroupBranch',
         num_groups=200,
         temperature=0.2,
         loss_weight=0.8,

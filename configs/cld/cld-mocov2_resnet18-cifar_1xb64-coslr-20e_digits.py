@@ -35,7 +35,7 @@ model = dict(
         loss=dict(type='CrossEntropyLoss'),
         temperature=0.2),
     group_head=dict(
-        type='CLDGroupHead',
+        type='GroupBranch',
         num_groups=32,
         temperature=0.4,
         loss_weight=0.25,

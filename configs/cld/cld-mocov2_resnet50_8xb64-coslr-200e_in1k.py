@@ -48,7 +48,7 @@ model = dict(
         loss=dict(type='CrossEntropyLoss'),
         temperature=0.2),
     group_head=dict(
-        type='CLDGroupHead',
+        type='GroupBranch',
         num_groups=120,
         temperature=0.4,
         loss_weight=0.25,

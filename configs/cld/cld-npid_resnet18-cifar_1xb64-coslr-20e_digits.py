@@ -25,7 +25,7 @@ model = dict(
     memory=dict(
         type='FeatureMemory', length=num_train, feat_dim=128, momentum=0.5),
     group_head=dict(
-        type='CLDGroupHead',
+        type='GroupBranch',
         num_groups=32,
         temperature=0.2,
         loss_weight=1.0,

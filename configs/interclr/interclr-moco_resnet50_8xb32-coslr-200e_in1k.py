@@ -11,7 +11,7 @@
 #              (offline labels, re-clustered every 10 epochs) and drop
 #              custom_hooks[1] (ClusterMemoryHook: online labels only)
 #   warm-up  : add dict(type='ModelParamScheduleHook', end=E,
-#              params=dict(intra_loss_weight=1., inter_loss_weight=0.))
+#              params=dict(loss_intra=1., loss_inter=0.))
 #   sampling : model.neg_sampling=hard|random|semieasy|semihard
 #   margin   : model.inter_head.cos_margin=None model.inter_head.arc_margin=0.5
 #              (intra: model.head.cos_margin=... / model.head.arc_margin=...)

@@ -1,9 +1,3 @@
-"""Test helpers (multi-process runs on CPU, tiny Runner configs)."""
-from .dist import find_free_port, run_in_processes
-from .runner import (TINY_BACKBONE, TINY_PREPROCESSOR, dataloader,
-                     runner_cfg, synthetic_dataset)
-
-__all__ = [
-    'find_free_port', 'run_in_processes', 'TINY_BACKBONE',
-    'TINY_PREPROCESSOR', 'dataloader', 'runner_cfg', 'synthetic_dataset'
-]
+"""Checks of the CUDA code paths on a CPU machine: the fake-CUDA tracker
+(device mismatches, host synchronisations) and the peak-memory estimator
+behind tools/analysis_tools/fake_cuda_check.py and estimate_gpu_memory.py."""

@@ -76,7 +76,8 @@ def _stop_classes():
 def accepted_arguments(cls) -> Optional[Set[str]]:
     """Keyword arguments ``cls(...)`` accepts: the named parameters of its
     ``__init__`` and, while a constructor takes ``**kwargs``, those of the
-    next ``__init__`` up the MRO (a registered function: its parameters).
+    next ``__init__`` up the MRO, or of the class a constructor declares it
+    hands them to (``kwargs_of``; a registered function: its parameters).
     None if the chain stays open."""
     names: Set[str] = set()
     if inspect.isfunction(cls):  # a registered builder (ComposedSSL)
@@ -104,6 +105,10 @@ def accepted_arguments(cls) -> Optional[Set[str]]:
                 var_kw = True
         if not var_kw:
             return names
+        target = klass.__dict__.get('kwargs_of')
+        if target is not None:
+            rest = accepted_arguments(target)
+            return None if rest is None else names | rest
     return None
 
 

@@ -5,13 +5,21 @@
 (-5 -> 251); NumPy 2 raises ``OverflowError: Python integer -5 out of bounds
 for uint8``, so every ``ColorJitter(hue=...)`` of MMPretrain (MoCo v2, SimCLR,
 BYOL, SimSiam pipelines) crashes in a data-loader worker as soon as a
-negative hue is drawn. We replace the function with one that computes the
-same modular shift explicitly (identical results to NumPy 1) for both
-backends, keeping mmcv's argument checks. ``import mmssl_ext`` applies it once.
-"""
-import numpy as np
+negative hue is drawn. :func:`adjust_hue` computes the same modular shift
+explicitly (identical results to NumPy 1) for both backends, keeping mmcv's
+argument checks.
 
-_PATCHED = False
+Scope: nothing is patched at import. This package registers its own
+``ColorJitter`` (and ``ColorJitterRGB``) in the ``mmssl_ext`` scope
+(:mod:`mmssl_ext.datasets.transforms.color`), which configs with
+``default_scope='mmssl_ext'`` get for ``type='ColorJitter'``; only while one
+of them transforms an image does :func:`fixed_mmcv_hue` put
+:func:`adjust_hue` where MMPretrain's transform looks it up
+(``mmcv.adjust_hue``), and the original is back afterwards.
+"""
+from contextlib import contextmanager
+
+import numpy as np
 
 
 def _hue_shift(hue_factor: float) -> np.uint8:
@@ -53,15 +61,17 @@ def adjust_hue(img: np.ndarray, hue_factor: float, backend=None):
                         cv2.COLOR_HSV2BGR_FULL).astype(dtype)
 
 
-def patch_mmcv_adjust_hue() -> None:
-    """Install :func:`adjust_hue` in mmcv when NumPy >= 2 (idempotent)."""
-    global _PATCHED
-    if _PATCHED or int(np.__version__.split('.')[0]) < 2:
-        return
+@contextmanager
+def fixed_mmcv_hue():
+    """Within the block ``mmcv.adjust_hue`` is :func:`adjust_hue` (under
+    NumPy >= 2; a no-op otherwise)."""
     import mmcv
-    import mmcv.image
-    import mmcv.image.photometric as photometric
-    for mod in (mmcv, mmcv.image, photometric):
-        if hasattr(mod, 'adjust_hue'):
-            mod.adjust_hue = adjust_hue
-    _PATCHED = True
+    if int(np.__version__.split('.')[0]) < 2:
+        yield
+        return
+    previous = mmcv.adjust_hue
+    mmcv.adjust_hue = adjust_hue
+    try:
+        yield
+    finally:
+        mmcv.adjust_hue = previous

@@ -40,8 +40,8 @@ def test_config_builds(path):
         assert name.startswith('BSIM')
         for k, v in KNOBS.items():
             assert cfg.model.mixture[k] == v, k
-        assert model.mixture.mixer.mix_mode == 'both'
-        assert model.mixture.mixer.alpha == 1.0
+        assert model.branches[0].mixer.mix_mode == 'both'
+        assert model.branches[0].mixer.alpha == 1.0
     else:
         assert name in ('SimCLR', 'BYOL', 'SimSiam')
     if 'in1k' in base:

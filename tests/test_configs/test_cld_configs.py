@@ -39,13 +39,13 @@ def test_config_builds(path):
         # except the digits recipes' short-run m = 0.9 (their MoCo base's)
         limit = 0.1 if '_digits' in path else 0.01
         assert 0 < model.encoder_k.momentum <= limit
-    elif model.with_group:
+    elif len(model.branches):
         assert views == 2
         assert model.memory.momentum == 0.5
     else:
         assert views == 1  # the plain NPID baseline
-    if model.with_group:
-        g = model.group_head
+    if len(model.branches):
+        g = model.branches[0].head
         assert g.grouping == 'kmeans' and g.num_iters == 5
     base = osp.basename(path)
     if 'cifar' in base.split('_')[-1]:
@@ -66,10 +66,10 @@ def test_config_builds(path):
         'cld-mocov2_resnet50_8xb64-coslr-200e_in1k.py': (120, 0.25),
     }.get(base)
     if expected is not None:
-        assert (model.group_head.num_groups,
-                model.group_head.loss_weight) == expected
+        branch = model.branches[0]
+        assert (branch.head.num_groups, branch.loss_weight) == expected
     if 'in1k' in base:
-        assert model.group_head.temperature == 0.4
+        assert model.branches[0].head.temperature == 0.4
         assert model.head.temperature == 0.2
         assert cfg.train_dataloader.batch_size == 64
         assert type(model.neck.group_proj).__name__ == 'NormedLinear'

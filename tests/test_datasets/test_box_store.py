@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from mmssl_ext.datasets import ContrastiveCropDataset, SharedBoxStore
-from mmssl_ext.datasets.box_store import find_box_dataset
+from mmssl_ext.ccrop import ContrastiveCropDataset, SharedBoxStore
+from mmssl_ext.ccrop.box_store import find_box_dataset
 from mmssl_ext.registry import DATASETS
 
 

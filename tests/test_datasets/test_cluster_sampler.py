@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mmssl_ext.datasets import ClusterSampler
-from mmssl_ext.testing import run_in_processes
+from mmssl_testing import run_in_processes
 
 N = 30
 

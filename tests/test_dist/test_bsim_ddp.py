@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mmssl_ext.testing import run_in_processes
+from mmssl_testing import run_in_processes
 
 N, S = 3, 16  # per-rank batch, image side
 BACKBONE = dict(type='ResNet_CIFAR', depth=18, stem_channels=4,
@@ -86,7 +86,7 @@ def _moco(rank, world, iters):
                        out_channels=8),
              head=dict(type='ContrastiveHead',
                        loss=dict(type='CrossEntropyLoss'), temperature=0.2)))
-    queue0 = model.queue.clone()
+    queue0 = model.queue.queue.t().clone()  # (D, L)
     # no buffer broadcast: the queue must stay identical on its own
     ddp = DDP(model, broadcast_buffers=False)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -99,10 +99,10 @@ def _moco(rank, world, iters):
         opt.zero_grad()
         (out['loss_base'] + out['loss_bsim']).backward()
         opt.step()
-        ptrs.append(int(model.queue_ptr))
+        ptrs.append(int(model.queue.ptr))
     ema = torch.cat([p.detach().flatten()
                      for p in model.encoder_k.parameters()])
-    return model.queue.clone(), queue0, ptrs, ema
+    return model.queue.queue.t().clone(), queue0, ptrs, ema
 
 
 def test_moco_queue_identical_on_both_ranks():
@@ -153,9 +153,9 @@ def _moco_split(rank, world, iters):
         opt.zero_grad()
         (out['loss_base'] + out['loss_bsim']).backward()
         opt.step()
-        queues.append(model.queue.clone())
+        queues.append(model.queue.queue.clone())
         losses.append(float(out['loss_base'].detach()))
-    return queues, losses, int(model.queue_ptr)
+    return queues, losses, int(model.queue.ptr)
 
 
 def test_moco_two_ranks_equal_one_process_with_double_batch():

@@ -3,7 +3,7 @@ computes its sampler share, and all ranks end up with the same (N, 4) table
 in data-set order, equal to the single-process result."""
 import torch
 
-from mmssl_ext.testing import run_in_processes
+from mmssl_testing import run_in_processes
 
 N = 13  # odd: DefaultSampler pads one duplicate on 2 ranks
 
@@ -11,7 +11,7 @@ N = 13  # odd: DefaultSampler pads one duplicate on 2 ranks
 def _setup():
     from mmengine.registry import DefaultScope
 
-    from mmssl_ext.engine.hooks import ContrastiveCropHook
+    from mmssl_ext.ccrop import ContrastiveCropHook
     from mmssl_ext.registry import DATASETS, MODELS
     DefaultScope.get_instance(f'ccrop-ddp-{torch.randint(1 << 30, (1, ))}',
                               scope_name='mmssl_ext')

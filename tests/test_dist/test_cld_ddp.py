@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 from mmpretrain.structures import DataSample
 
-from mmssl_ext.testing.dist import run_in_processes
+from mmssl_testing.dist import run_in_processes
 
 B = 4  # per rank
 
@@ -39,7 +39,7 @@ def _build(kind, gather):
                               scope_name='mmssl_ext')
     torch.manual_seed(0)
     neck = dict(type='CLDNeck', in_channels=6, out_channels=4)
-    group = dict(type='CLDGroupHead', num_groups=3, loss_weight=1.,
+    group = dict(type='GroupBranch', num_groups=3, loss_weight=1.,
                  gather=gather)
     if kind == 'npid':
         cfg = dict(type='NPIDCLD', backbone=_Enc(), neck=neck,

@@ -12,7 +12,7 @@ import uuid
 import pytest
 import torch
 
-from mmssl_ext.testing import run_in_processes
+from mmssl_testing import run_in_processes
 
 N = 16
 DATA = dict(type='SyntheticImageDataset', num_samples=N, num_classes=4,

@@ -1,9 +1,9 @@
-"""mmssl_ext.utils.dist and mmssl_ext.testing.run_in_processes with 2 gloo
+"""mmssl_ext.utils.dist and mmssl_testing.run_in_processes with 2 gloo
 CPU processes (and world size 1)."""
 import pytest
 import torch
 
-from mmssl_ext.testing import run_in_processes
+from mmssl_testing import run_in_processes
 from mmssl_ext.utils.dist import (all_gather_cat, all_gather_with_grad,
                                   broadcast_from_rank0, get_sample_idx)
 

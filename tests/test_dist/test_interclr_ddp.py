@@ -8,7 +8,7 @@ import uuid
 import pytest
 import torch
 
-from mmssl_ext.testing import run_in_processes
+from mmssl_testing import run_in_processes
 
 N = 16
 CE = dict(type='CrossEntropyLoss')
@@ -31,7 +31,7 @@ def _train(rank, world_size, work_dir, share_neck):
         priority = 'LOWEST'  # after OfflineClusterHook.before_train
 
         def before_train(self, runner):
-            self.bank = get_ori_model(runner.model).memory.bank.clone()
+            self.bank = get_ori_model(runner.model).branches[0].memory.bank.clone()
 
     keep = KeepInit()
     model = dict(
@@ -160,7 +160,7 @@ def _eq_steps(rank, world_size):
     g = torch.Generator().manual_seed(1)
     feats = torch.randn(EQ_N, 8, generator=g)
     labels = torch.arange(EQ_N) % 4
-    model.memory.init_memory(feats, labels)
+    model.branches[0].memory.init_memory(feats, labels)
     ori = model
     if world_size > 1:
         model = MMDistributedDataParallel(module=model, device_ids=None,
@@ -175,9 +175,9 @@ def _eq_steps(rank, world_size):
                     data_samples=[DataSample(metainfo=dict(sample_idx=int(i)))
                                   for i in idx[sl]])
         log = model.train_step(data, optim)
-        ori.memory.deal_with_small_clusters()
+        ori.branches[0].memory.deal_with_small_clusters()
         if step % 2 == 1:
-            ori.memory.update_centroids()
+            ori.branches[0].memory.update_centroids()
         logs.append({k: float(v.detach()) for k, v in log.items()})
         sd = ori.state_dict()
         states.append({k: sd[k].clone() for k in (

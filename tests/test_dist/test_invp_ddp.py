@@ -7,7 +7,7 @@ import copy
 
 import torch
 
-from mmssl_ext.testing import run_in_processes
+from mmssl_testing import run_in_processes
 
 N, B, STEPS = 24, 8, 3  # global batch 8 = 2 ranks x 4
 MODEL = dict(

@@ -4,7 +4,7 @@ import torch
 
 from mmssl_ext.models.memories import (ClusterMemory, FeatureMemory,
                                        FeatureQueue)
-from mmssl_ext.testing import run_in_processes
+from mmssl_testing import run_in_processes
 
 N, D, K = 40, 6, 4
 

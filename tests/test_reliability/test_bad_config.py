@@ -151,7 +151,7 @@ CASES = [
      ValueError, r'interval=0'),
     ('param_schedule_window', 'ModelParamScheduleHook', '`begin=2, end=1`',
      lambda: _build('HOOKS', dict(type='ModelParamScheduleHook', begin=2,
-                                  end=1, params=dict(inter_loss_weight=0))),
+                                  end=1, params=dict(loss_inter=0))),
      ValueError, r'begin < end'),
     # CLD
     ('cld_temperature', 'NPIDCLD', '`temperature=0`',

@@ -13,7 +13,7 @@ from reliability_toys import runner_cfg
 
 from mmssl_ext.engine.hooks.nonfinite_loss_hook import (NonFiniteLossHook,
                                                         find_nonfinite)
-from mmssl_ext.testing import run_in_processes
+from mmssl_testing import run_in_processes
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'mocov2_tiny_synthetic.py')

@@ -411,8 +411,8 @@ def test_contrastivecrop_release(method, tmp_path):
 
 
 def test_contrastivecrop_boxes_carried_over(tmp_path):
-    from mmssl_ext.datasets import ContrastiveCropDataset
-    from mmssl_ext.datasets.box_store import load_box_file
+    from mmssl_ext.ccrop import ContrastiveCropDataset
+    from mmssl_ext.ccrop.box_store import load_box_file
     model, _, _ = _ccrop_model('simclr')
     boxes = _authors_boxes(12, seed=5)
     boxes[3] = torch.tensor([0., 0., 1., 1.])  # never refreshed

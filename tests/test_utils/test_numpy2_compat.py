@@ -23,11 +23,14 @@ def test_adjust_hue_negative_factor_runs_and_inverts(backend):
     assert np.abs(back.astype(int) - img.astype(int)).mean() < 6
 
 
-def test_mmcv_and_colorjitter_use_the_patch():
+def test_colorjitter_of_our_scope_is_fixed_and_mmcv_is_not_patched():
     import mmssl_ext  # noqa: F401
-    assert mmcv.adjust_hue is adjust_hue
-    from mmpretrain.datasets.transforms import ColorJitter
-    t = ColorJitter(hue=0.5)
+    from mmssl_ext.registry import TRANSFORMS
+    original = mmcv.adjust_hue
+    assert original is not adjust_hue  # importing patches nothing
+    t = TRANSFORMS.build(dict(type='ColorJitter', hue=0.5))
+    assert type(t).__module__ == 'mmssl_ext.datasets.transforms.color'
     rng = np.random.RandomState(1)
     for _ in range(10):  # draws negative hues too
         t(dict(img=rng.randint(0, 256, (8, 8, 3)).astype(np.uint8)))
+    assert mmcv.adjust_hue is original  # restored after every call

@@ -41,6 +41,7 @@ METHODS = {
     'InvP': [
         'models/invp/invp.py',
         'models/invp/invp_loss.py',
+        'models/invp/neighbour_memory.py',
     ],
     'CLD': [
         'models/cld/cld.py',
@@ -50,12 +51,12 @@ METHODS = {
         'models/cld/ncut.py',
     ],
     'ContrastiveCrop': [
-        'engine/hooks/contrastive_crop_hook.py',
-        'datasets/box_store.py',
-        'datasets/transforms/contrastive_crop.py',
+        'ccrop/hook.py',
+        'ccrop/box_store.py',
+        'ccrop/transform.py',
     ],
     'NPID': ['models/algorithms/npid.py'],
-    'ODC': ['models/algorithms/odc.py', 'models/necks/odc_neck.py'],
+    'ODC': ['models/algorithms/odc.py'],
     'DeepCluster': ['models/algorithms/deepcluster.py'],
 }
 
@@ -63,7 +64,6 @@ SHARED = {
     'memories': [
         'models/memories/base.py',
         'models/memories/feature_memory.py',
-        'models/memories/neighbour_memory.py',
         'models/memories/cluster_memory.py',
         'models/memories/queue.py',
     ],

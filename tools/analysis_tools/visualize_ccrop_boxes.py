@@ -69,7 +69,7 @@ def _find(obj, type_name):
 
 
 def load_boxes(args, cfg, box_ds):
-    from mmssl_ext.engine.hooks.contrastive_crop_hook import CKPT_KEY
+    from mmssl_ext.ccrop.hook import CKPT_KEY
     from mmssl_ext.registry import HOOKS, MODELS
     if args.compute_boxes:
         from mmengine.runner import load_checkpoint
@@ -161,7 +161,7 @@ def main(argv=None):
     from mmengine.registry import init_default_scope
 
     import mmssl_ext  # noqa: F401
-    from mmssl_ext.datasets.box_store import find_box_dataset
+    from mmssl_ext.ccrop.box_store import find_box_dataset
     from mmssl_ext.registry import DATASETS, TRANSFORMS
 
     cfg = Config.fromfile(args.config)

@@ -1,5 +1,4 @@
-from .color import ColorJitterRGB
-from .contrastive_crop import ContrastiveCrop
+from .color import ColorJitter, ColorJitterRGB
 from .loading import SafeLoadImageFromFile
 
-__all__ = ['ColorJitterRGB', 'ContrastiveCrop', 'SafeLoadImageFromFile']
+__all__ = ['ColorJitter', 'ColorJitterRGB', 'SafeLoadImageFromFile']

@@ -1,5 +1,4 @@
 from .cluster_memory_hook import ClusterMemoryHook
-from .contrastive_crop_hook import ContrastiveCropHook
 from .diagnostics_hook import DiagnosticsHook
 from .memory_check_hook import MemoryCheckHook
 from .model_param_schedule_hook import ModelParamScheduleHook
@@ -8,7 +7,7 @@ from .offline_cluster_hook import OfflineClusterHook
 from .val_before_train_hook import ValBeforeTrainHook
 
 __all__ = [
-    'ClusterMemoryHook', 'ContrastiveCropHook', 'DiagnosticsHook',
+    'ClusterMemoryHook', 'DiagnosticsHook',
     'MemoryCheckHook', 'ModelParamScheduleHook', 'NonFiniteLossHook',
     'OfflineClusterHook', 'ValBeforeTrainHook'
 ]

@@ -8,6 +8,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmpretrain.utils import get_ori_model
 
+from mmssl_ext.models.interfaces import Diagnosable
 from mmssl_ext.registry import HOOKS
 
 
@@ -60,7 +61,7 @@ class DiagnosticsHook(Hook):
     def before_train(self, runner) -> None:
         model = get_ori_model(runner.model)
         self._labels = None
-        if not callable(getattr(model, 'diagnostics', None)):
+        if not isinstance(model, Diagnosable):
             return
         labels = train_set_labels(runner.train_dataloader.dataset)
         if labels is None:

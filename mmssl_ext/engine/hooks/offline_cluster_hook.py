@@ -11,6 +11,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmpretrain.utils import get_ori_model
 
+from mmssl_ext.models.interfaces import Clusterable
 from mmssl_ext.models.memories import (ClusterState, check_memories,
                                        find_memories)
 from mmssl_ext.models.utils.kmeans import kmeans
@@ -160,12 +161,11 @@ class OfflineClusterHook(Hook):
     def _feature_fn(self, model):
         if self.feature is not None:
             return self.feature
-        fn = getattr(model, 'clustering_feature', None)
-        if fn is None:
+        if not isinstance(model, Clusterable):
             raise TypeError(
                 f'{type(model).__name__} declares no clustering_feature('
-                'inputs): set OfflineClusterHook.feature')
-        return lambda _, inputs: fn(inputs)
+                'inputs) (Clusterable): set OfflineClusterHook.feature')
+        return lambda _, inputs: model.clustering_feature(inputs)
 
     def _push_to_sampler(self, runner, memory) -> None:
         sampler = runner.train_dataloader.sampler

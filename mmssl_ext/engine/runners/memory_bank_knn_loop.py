@@ -36,12 +36,8 @@ class MemoryBankKNNValLoop(KNNValLoop):
     (one) :class:`~mmssl_ext.models.memories.FeatureMemory`.
 
     Args:
-        runner: the runner.
-        dataloader (dict | DataLoader): the split to classify (test
-            pipeline, packs ``sample_idx`` and ``gt_label``).
-        evaluator (dict | list | Evaluator): ``dict(type='KNNAccuracy')``.
-        k (int): neighbours (200, InvP).
-        sigma (float): vote temperature ``exp(sim / sigma)`` (0.07, InvP).
+        runner, dataloader, evaluator: as :class:`KNNValLoop` (the split to
+            classify: test pipeline, packs ``sample_idx`` and ``gt_label``).
         feature (str | callable): query embedding, as
             :func:`~mmssl_ext.utils.extract.extract_features`; ``'neck'``
             (default) is the projection the bank stores (normalised by the
@@ -49,33 +45,19 @@ class MemoryBankKNNValLoop(KNNValLoop):
         label_dataset (dict, optional): data set whose ``gt_label`` are the
             bank rows' labels, in index order (only labels are read). Default:
             ``runner.train_dataloader.dataset``.
-        chunk_size (int): queries per similarity chunk.
-        num_classes (int, optional): defaults to the label count.
-        fp16 (bool): unused (ValLoop signature).
+        **kwargs: ``k`` (200, InvP), ``sigma`` (0.07, InvP), ``chunk_size``,
+            ``num_classes``, ``fp16``: as :class:`KNNValLoop`.
     """
 
     def __init__(self,
                  runner,
                  dataloader,
                  evaluator,
-                 k: int = 200,
-                 sigma: float = 0.07,
                  feature: Union[str, Callable] = 'neck',
                  label_dataset: Optional[dict] = None,
-                 chunk_size: int = 1024,
-                 num_classes: Optional[int] = None,
-                 fp16: bool = False) -> None:
-        super().__init__(
-            runner,
-            dataloader,
-            evaluator,
-            bank_dataloader=None,
-            k=k,
-            sigma=sigma,
-            feature=feature,
-            chunk_size=chunk_size,
-            num_classes=num_classes,
-            fp16=fp16)
+                 **kwargs) -> None:
+        super().__init__(runner, dataloader, evaluator, bank_dataloader=None,
+                         feature=feature, **kwargs)
         self.label_dataset = label_dataset
         self._bank_labels = None
 

@@ -62,8 +62,9 @@ def check_weight(value, key: str) -> float:
 class BaseBranch(BaseModule):
     """A term added to a framework's objective.
 
-    A branch owns its loss weight (``loss_weight``), its modules and its
-    state (memories, in persistent buffers). The composed model calls, per
+    A branch owns its loss weight (``loss_weight``, checked here: the
+    branch's constructor is where it enters), its modules and its state
+    (memories, in persistent buffers). The composed model calls, per
     iteration and in this order: :meth:`check_ready`, the framework's step,
     :meth:`loss` (read-only on every state), the framework's commit, then
     :meth:`commit` (the branch's own state updates). ``loss_keys`` are the
@@ -71,6 +72,11 @@ class BaseBranch(BaseModule):
     """
     loss_keys: Tuple[str, ...] = ()
     key: str = 'branch'
+
+    def __init__(self, loss_weight: float = 1.0, key: str = 'loss_weight',
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.loss_weight = check_weight(loss_weight, key)
 
     def attach(self, model: nn.Module, key: str) -> None:
         """Check the branch against the built framework ``model`` and build
@@ -108,10 +114,6 @@ class Composition:
         base_loss_key (str): the key it is logged under. Defaults to
             ``'loss_base'``.
     """
-    #: ``(old prefix, new prefix)`` of state-dict keys written by earlier
-    #: versions of a fixed composition, mapped when a checkpoint is loaded
-    legacy_keys: Tuple[Tuple[str, str], ...] = ()
-
     def __init__(self,
                  *args,
                  branches: Sequence = (),
@@ -148,14 +150,6 @@ class Composition:
             self.branches.append(branch)
             branch.attach(self, key)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for old, new in self.legacy_keys:
-            for k in [k for k in state_dict if k.startswith(prefix + old)]:
-                renamed = prefix + new + k[len(prefix + old):]
-                if renamed not in state_dict:
-                    state_dict[renamed] = state_dict.pop(k)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
     def loss(self, inputs: List[torch.Tensor], data_samples: Optional[list],
              **kwargs) -> Dict[str, torch.Tensor]:
         for branch in self.branches:
@@ -168,6 +162,26 @@ class Composition:
         for branch in self.branches:
             losses.update(branch.commit())
         return losses
+
+    def loss_weights(self) -> Dict[str, float]:
+        """The weights ``ModelParamScheduleHook`` schedules, by log key:
+        the framework's (``base_loss_key``) and every branch's (its first
+        loss key)."""
+        out = {self.base_loss_key: self.base_loss_weight}
+        for branch in self.branches:
+            out[branch.loss_keys[0]] = branch.loss_weight
+        return out
+
+    def set_loss_weight(self, key: str, value: float) -> None:
+        if key == self.base_loss_key:
+            self.base_loss_weight = float(value)
+            return
+        for branch in self.branches:
+            if branch.loss_keys[0] == key:
+                branch.loss_weight = float(value)
+                return
+        raise KeyError(f'{key!r} is no weighted loss of '
+                       f'{type(self).__name__}: {sorted(self.loss_weights())}')
 
     def _owners(self, method: str) -> list:
         return [b for b in self.branches if callable(getattr(b, method,

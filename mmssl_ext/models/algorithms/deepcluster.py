@@ -1,17 +1,17 @@
 """DeepCluster, and the pseudo-label classification base it shares with
 ODC."""
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
 from mmssl_ext.utils.seeding import seeded_generator
 from ..memories import ClusterState, build_memory
+from .base import SelfSupervisor
 
 
 class Sobel(nn.Module):
@@ -32,7 +32,7 @@ class Sobel(nn.Module):
         return F.conv2d(gray, self.weight.to(gray), padding=1)
 
 
-class PseudoLabelClassifier(BaseSelfSupervisor):
+class PseudoLabelClassifier(SelfSupervisor):
     """Base of the clustering methods that classify samples into their
     cluster (DeepCluster, ODC): backbone (optionally after :class:`Sobel`)
     -> neck -> classification head (an MMPretrain ``LinearClsHead``) over
@@ -65,16 +65,12 @@ class PseudoLabelClassifier(BaseSelfSupervisor):
                  memory: dict,
                  with_sobel: bool = False,
                  reweight_pow: Optional[float] = None,
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None):
+                 **kwargs):
         super().__init__(
             backbone=backbone,
             neck=neck,
             head=head,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+            **kwargs)
         self.memory = build_memory(memory, ClusterState)
         k = self.memory.num_clusters
         head_k = getattr(self.head, 'num_classes', k)
@@ -88,25 +84,7 @@ class PseudoLabelClassifier(BaseSelfSupervisor):
         self.with_sobel = with_sobel
         self.sobel = Sobel() if with_sobel else None
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # before the memory contract: the class weights were a buffer and
-        # DeepCluster kept its labels as `pseudo_labels`
-        state_dict.pop(prefix + 'loss_weight', None)
-        old = state_dict.pop(prefix + 'pseudo_labels', None)
-        if old is not None:
-            state_dict.setdefault(prefix + 'memory.labels', old)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
     # ---------------------------------------------------------- features
-    def extract_feat(self, inputs, **kwargs):
-        """Backbone features (after Sobel if enabled) of ``inputs`` (tensor
-        or list of views: the first is used)."""
-        if isinstance(inputs, (list, tuple)):
-            inputs = inputs[0]
-        if self.sobel is not None:
-            inputs = self.sobel(inputs)
-        return self.backbone(inputs)
-
     def clustering_feature(self, inputs: torch.Tensor) -> torch.Tensor:
         """(B, D) features that are clustered: the neck output."""
         return self.neck(self.extract_feat(inputs))[-1].flatten(1)

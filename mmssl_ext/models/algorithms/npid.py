@@ -1,10 +1,9 @@
 """NPID: non-parametric instance discrimination with a memory bank."""
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
 from mmengine import dist
-from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
@@ -13,10 +12,12 @@ from mmssl_ext.utils.host_state import (host_scalar, register_host_scalar,
                                         set_host_scalar)
 from mmssl_ext.utils.seeding import seeded_generator
 from ..memories import FeatureMemory, build_memory
+from .base import SelfSupervisor
+from .siamese import SiameseStep
 
 
 @MODELS.register_module()
-class NPID(BaseSelfSupervisor):
+class NPID(SelfSupervisor):
     """NPID (Wu et al., CVPR 2018, `arXiv:1805.01978
     <https://arxiv.org/abs/1805.01978>`_), as in MMSelfSup, or with the full
     non-parametric softmax (lemniscate's ``LinearAverage``, CLD's instance
@@ -58,6 +59,7 @@ class NPID(BaseSelfSupervisor):
     Inputs: one or more views; data samples must carry ``sample_idx``
     (``PackInputs``).
     """
+    framework = 'npid'
 
     def __init__(self,
                  backbone: dict,
@@ -67,23 +69,15 @@ class NPID(BaseSelfSupervisor):
                  neg_num: Optional[int] = 65536,
                  ensure_neg: bool = False,
                  seed: int = 0,
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None):
+                 **kwargs):
         super().__init__(
             backbone=backbone,
             neck=neck,
             head=head,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+            **kwargs)
         if neg_num is not None and neg_num < 1:
             raise ValueError(f'neg_num={neg_num} must be >= 1 (or None for '
                              'the full softmax)')
-        temperature = getattr(self.head, 'temperature', None)
-        if temperature is not None and not temperature > 0:
-            raise ValueError(
-                f'model.head.temperature={temperature!r} must be > 0')
         self.memory = build_memory(memory, FeatureMemory)
         self.neg_num = None if neg_num is None else int(neg_num)
         self.ensure_neg = ensure_neg
@@ -92,13 +86,6 @@ class NPID(BaseSelfSupervisor):
             register_host_scalar(self, 'num_iters', 0)
         if ensure_neg and self.memory.length < 2:
             raise ValueError('ensure_neg=True needs memory.length >= 2')
-
-    def extract_feat(self, inputs, **kwargs):
-        """Backbone features of ``inputs`` (a tensor or a list of views: the
-        first view is used)."""
-        if isinstance(inputs, (list, tuple)):
-            inputs = inputs[0]
-        return self.backbone(inputs)
 
     def sample_idx(self, data_samples, device=None) -> torch.Tensor:
         """The batch's data-set indices, checked against the memory."""
@@ -158,14 +145,29 @@ class NPID(BaseSelfSupervisor):
             set_host_scalar(self, 'num_iters',
                             host_scalar(self, 'num_iters') + 1)
 
-    def loss(self, inputs: List[torch.Tensor],
-             data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
+    def step(self, inputs: List[torch.Tensor],
+             data_samples: List[DataSample]) -> SiameseStep:
+        """One NPID step (:class:`SiameseStep`): the instance loss of every
+        view against the bank; ``commit`` writes the bank."""
         views = list(inputs) if isinstance(inputs, (list, tuple)) else [
             inputs
         ]
-        feats = [F.normalize(self.neck(self.backbone(x))[0], dim=1)
-                 for x in views]
+        features = {v: self.backbone(x) for v, x in enumerate(views)}
+        outs = {v: self.neck(f) for v, f in features.items()}
+        feats = [F.normalize(outs[v][0], dim=1) for v in range(len(views))]
         idx = self.sample_idx(data_samples, device=feats[0].device)
-        loss = self.instance_loss(feats, idx)
-        self.update_memory(feats, idx)
-        return dict(loss=loss)
+        return SiameseStep(
+            loss=self.instance_loss(feats, idx),
+            online=[outs[v][0] for v in range(len(views))],
+            targets={v: f.detach() for v, f in enumerate(feats)},
+            commit=lambda: self.update_memory(feats, idx),
+            framework='npid',
+            features=features,
+            neck_outs=outs,
+            queries=dict(enumerate(feats)))
+
+    def loss(self, inputs: List[torch.Tensor],
+             data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
+        step = self.step(inputs, data_samples)
+        step.commit()
+        return dict(loss=step.loss)

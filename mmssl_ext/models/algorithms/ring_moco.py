@@ -6,23 +6,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import ExponentialMovingAverage
-from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
 from ..memories import FeatureQueue
-
-
-def _scoped(cfg):
-    if isinstance(cfg, dict):
-        cfg = dict(cfg)
-        cfg.setdefault('_scope_', 'mmssl_ext')
-    return cfg
+from .base import SelfSupervisor
+from .siamese import SiameseStep
 
 
 @MODELS.register_module()
-class RingMoCo(BaseSelfSupervisor):
+class RingMoCo(SelfSupervisor):
     """MoCo v1/v2 (MMPretrain's :class:`~mmpretrain.models.MoCo`, built from
     the same parts) with its negatives in a :class:`~mmssl_ext.models.
     memories.FeatureQueue` ring buffer: any global batch size works
@@ -58,6 +52,7 @@ class RingMoCo(BaseSelfSupervisor):
         shuffle_bn (bool): shuffle the key batch across ranks for BatchNorm.
             Defaults to True.
     """
+    framework = 'moco'
 
     def __init__(self,
                  backbone: dict,
@@ -69,9 +64,7 @@ class RingMoCo(BaseSelfSupervisor):
                  key_view: int = 1,
                  num_views: Union[int, Sequence[int]] = 2,
                  shuffle_bn: bool = True,
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+                 **kwargs) -> None:
         if not isinstance(queue_len, int) or queue_len < 1:
             raise ValueError(f'model.queue_len={queue_len!r} must be >= 1')
         if not 0. < momentum <= 1.:
@@ -83,20 +76,11 @@ class RingMoCo(BaseSelfSupervisor):
         if key_view not in range(max(self.num_views)):
             raise ValueError(f'model.key_view={key_view!r} must be in '
                              f'[0, {max(self.num_views)})')
-        # nested configs resolve in our scope (e.g. MarginContrastiveHead)
-        # even when the config's default_scope is 'mmpretrain'; MMPretrain
-        # names still resolve through the parent registries
         super().__init__(
-            backbone=_scoped(backbone),
-            neck=_scoped(neck),
-            head=_scoped(head),
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
-        temperature = getattr(self.head, 'temperature', None)
-        if temperature is not None and not temperature > 0:
-            raise ValueError(
-                f'model.head.temperature={temperature!r} must be > 0')
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            **kwargs)
         self.key_view = key_view
         self.shuffle_bn = bool(shuffle_bn)
         self.encoder_k = ExponentialMovingAverage(
@@ -121,13 +105,6 @@ class RingMoCo(BaseSelfSupervisor):
         ]
 
     @torch.no_grad()
-    def momentum_update(self) -> None:
-        """Move the momentum encoder towards the online one (once per
-        step, before the keys)."""
-        self.encoder_k.update_parameters(
-            nn.Sequential(self.backbone, self.neck))
-
-    @torch.no_grad()
     def momentum_backbone(self, x: torch.Tensor):
         """The momentum backbone's output on ``x`` shuffled across ranks,
         and the function that puts rows back in the batch order."""
@@ -138,41 +115,60 @@ class RingMoCo(BaseSelfSupervisor):
             t, idx_unshuffle)
 
     @torch.no_grad()
-    def keys_of(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised momentum-encoder keys of ``x`` (B, D)."""
-        feats, unshuffle = self.momentum_backbone(x)
-        return F.normalize(unshuffle(self.encoder_k.module[1](feats)[0]),
+    def keys_of(self, feats, restore) -> torch.Tensor:
+        """Normalised keys (batch order) from the momentum backbone's
+        output ``(feats, restore)``."""
+        return F.normalize(restore(self.encoder_k.module[1](feats)[0]),
                            dim=1)
 
-    def momentum_keys(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`momentum_update`, then the keys of ``x``."""
-        self.momentum_update()
-        return self.keys_of(x)
-
     def contrast(self, queries: List[torch.Tensor], k: torch.Tensor,
-                 negatives: Optional[torch.Tensor] = None) -> torch.Tensor:
+                 negatives: torch.Tensor) -> torch.Tensor:
         """``mean_v CE([q_v . k, q_v . Q^T] / tau, 0)`` of normalised
-        queries against the keys and the queue (as it is now)."""
-        if negatives is None:
-            negatives = self.queue()
+        queries against the keys and the negatives."""
         return sum(
             self.head.loss(
                 torch.einsum('nc,nc->n', [q, k]).unsqueeze(-1),
                 torch.einsum('nc,kc->nk', [q, negatives]))
             for q in queries) / len(queries)
 
-    def extract_feat(self, inputs, **kwargs):
-        """Backbone features of the first view (as MoCo)."""
-        if isinstance(inputs, (list, tuple)):
-            inputs = inputs[0]
-        return self.backbone(inputs)
+    def step(self, inputs: List[torch.Tensor],
+             data_samples: Optional[list] = None) -> SiameseStep:
+        """One MoCo step (:class:`SiameseStep`): the momentum update, the
+        loss; ``commit`` enqueues the keys."""
+        x_k, x_qs = self.split_views(inputs)
+        views = [v for v in range(len(inputs)) if v != self.key_view]
+        features = {v: self.backbone(x) for v, x in zip(views, x_qs)}
+        outs = {v: self.neck(features[v]) for v in views}
+        with torch.no_grad():
+            self.encoder_k.update_parameters(
+                nn.Sequential(self.backbone, self.neck))
+        feats, restore = self.momentum_backbone(x_k)
+        k = self.keys_of(feats, restore)
+        negatives = self.queue()
+        queries = {v: F.normalize(outs[v][0], dim=1) for v in views}
+        step = SiameseStep(
+            loss=self.contrast([queries[v] for v in views], k, negatives),
+            online=[outs[v][0] for v in views],
+            targets={self.key_view: k},
+            negatives=negatives,
+            commit=lambda: self.queue.enqueue(k),
+            framework='moco',
+            views=views,
+            pair=(views[0], self.key_view),
+            features=features,
+            neck_outs=outs,
+            target_features={self.key_view: (feats, restore)},
+            queries=queries)
+
+        def target_fn(v):
+            step.target_features[v] = self.momentum_backbone(inputs[v])
+            return self.keys_of(*step.target_features[v])
+
+        step.target_fn = target_fn
+        return step
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
-        x_k, x_qs = self.split_views(inputs)
-        qs = [F.normalize(self.neck(self.backbone(x))[0], dim=1)
-              for x in x_qs]
-        k = self.momentum_keys(x_k)
-        loss = self.contrast(qs, k)
-        self.queue.enqueue(k)
-        return dict(loss=loss)
+        step = self.step(inputs, data_samples)
+        step.commit()
+        return dict(loss=step.loss)

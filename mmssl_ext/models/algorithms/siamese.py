@@ -6,17 +6,19 @@ term, InterCLR's inter-image branch, CLD's group branch, on any base (see
 framework's loss: the online projections and backbone features, the
 targets the other view is pulled to, the shared negatives, and the moment
 the framework updates its state (MoCo's enqueue, NPID's bank writes) so
-that the added term reads the state the framework's loss saw. MMPretrain's
-algorithms return the loss only, so :func:`siamese_step` re-expresses each
-framework's ``loss()`` from its own parts (backbone, neck, head, momentum
-encoder, queue, memory), operation for operation, and returns a
-:class:`SiameseStep`. ``tests/test_models/test_algorithms/test_siamese.py``
-checks that every step gives the loss and state of the framework's own
-``loss()`` bit for bit.
+that the added term reads the state the framework's loss saw: a
+:class:`SiameseStep`.
 
-Frameworks: MMPretrain's ``MoCo``, ``SimCLR``, ``BYOL``, ``SimSiam`` and
-this package's :class:`~mmssl_ext.models.algorithms.RingMoCo` and
-:class:`~mmssl_ext.models.algorithms.NPID` (and their subclasses).
+This package's frameworks (:class:`~mmssl_ext.models.algorithms.RingMoCo`,
+:class:`~mmssl_ext.models.algorithms.NPID`) compute their step themselves
+(``model.step(inputs, data_samples)``; their ``loss()`` is the step and its
+commit). MMPretrain's ``MoCo``, ``SimCLR``, ``BYOL`` and ``SimSiam`` return
+the loss only, so the adapters below -- the one place that reads their
+internals (``_create_buffer``, ``_dequeue_and_enqueue``, ``encoder_k``,
+``target_net``, ``queue``) -- re-express each ``loss()`` from its parts,
+operation for operation. ``tests/test_models/test_algorithms/
+test_siamese.py`` checks every step against the framework's own ``loss()``
+bit for bit, and each upstream member the adapters rely on (the canaries).
 """
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -27,13 +29,6 @@ import torch.nn.functional as F
 from mmpretrain.models.selfsup import BYOL, MoCo, SimCLR, SimSiam
 from mmpretrain.models.selfsup.simclr import GatherLayer
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
-
-from .npid import NPID
-from .ring_moco import RingMoCo
-
-
-def _identity(t):
-    return t
 
 
 @dataclass
@@ -229,113 +224,57 @@ def _simclr(model: SimCLR, inputs: List[torch.Tensor], data_samples=None):
         neck_outs={v: view_of(out, v) for v in (0, 1)})
 
 
-def _byol(model: BYOL, inputs: List[torch.Tensor], data_samples=None):
-    b1 = model.backbone(inputs[0])
-    out1 = model.neck(b1)
-    b2 = model.backbone(inputs[1])
-    out2 = model.neck(b2)
-    z1, z2 = out1[0], out2[0]
-    with torch.no_grad():
-        model.target_net.update_parameters(
-            nn.Sequential(model.backbone, model.neck))
-        t1 = model.target_net(inputs[0])[0]
-        t2 = model.target_net(inputs[1])[0]
-    loss = 2. * (model.head.loss(z1, t2) + model.head.loss(z2, t1))
-    return SiameseStep(loss=loss, online=[z1, z2], targets={0: t1, 1: t2},
-                       framework='byol', features={0: b1, 1: b2},
-                       neck_outs={0: out1, 1: out2})
-
-
-def _simsiam(model: SimSiam, inputs: List[torch.Tensor], data_samples=None):
-    b1 = model.backbone(inputs[0])
-    out1 = model.neck(b1)
-    b2 = model.backbone(inputs[1])
-    out2 = model.neck(b2)
-    z1, z2 = out1[0], out2[0]
-    loss = 0.5 * (model.head.loss(z1, z2) + model.head.loss(z2, z1))
-    return SiameseStep(loss=loss, online=[z1, z2],
-                       targets={0: z1.detach(), 1: z2.detach()},
-                       framework='simsiam', features={0: b1, 1: b2},
-                       neck_outs={0: out1, 1: out2})
-
-
-def _ring_moco(model: RingMoCo, inputs: List[torch.Tensor],
-               data_samples=None):
-    x_k, x_qs = model.split_views(inputs)
-    views = [v for v in range(len(inputs)) if v != model.key_view]
-    features = {v: model.backbone(x) for v, x in zip(views, x_qs)}
-    outs = {v: model.neck(features[v]) for v in views}
-    online = [outs[v][0] for v in views]
-    model.momentum_update()
-    with torch.no_grad():
-        feats, restore = model.momentum_backbone(x_k)
-        k = F.normalize(restore(model.encoder_k.module[1](feats)[0]), dim=1)
-    negatives = model.queue()
-    queries = {v: F.normalize(outs[v][0], dim=1) for v in views}
-    loss = model.contrast([queries[v] for v in views], k, negatives)
-    step = SiameseStep(
-        loss=loss,
-        online=online,
-        targets={model.key_view: k},
-        negatives=negatives,
-        commit=lambda: model.queue.enqueue(k),
-        framework='moco',
-        views=views,
-        pair=(views[0], model.key_view),
-        features=features,
-        neck_outs=outs,
-        target_features={model.key_view: (feats, restore)},
-        queries=queries)
-
-    @torch.no_grad()
-    def target_fn(v):
-        f, r = model.momentum_backbone(inputs[v])
-        step.target_features[v] = (f, r)
-        return F.normalize(r(model.encoder_k.module[1](f)[0]), dim=1)
-
-    step.target_fn = target_fn
-    return step
-
-
-def _npid(model: NPID, inputs: List[torch.Tensor], data_samples=None):
-    features = {v: model.backbone(x) for v, x in enumerate(inputs)}
-    outs = {v: model.neck(f) for v, f in features.items()}
-    feats = [F.normalize(outs[v][0], dim=1) for v in range(len(inputs))]
-    queries = dict(enumerate(feats))
-    idx = model.sample_idx(data_samples, device=feats[0].device)
-    loss = model.instance_loss(feats, idx)
+def _latent(model, inputs: List[torch.Tensor], data_samples=None):
+    """BYOL (``target_net`` gives the targets) and SimSiam (the detached
+    online projections)."""
+    features = {v: model.backbone(inputs[v]) for v in (0, 1)}
+    outs = {v: model.neck(features[v]) for v in (0, 1)}
+    z1, z2 = outs[0][0], outs[1][0]
+    if isinstance(model, BYOL):
+        with torch.no_grad():
+            model.target_net.update_parameters(
+                nn.Sequential(model.backbone, model.neck))
+            t1 = model.target_net(inputs[0])[0]
+            t2 = model.target_net(inputs[1])[0]
+        loss = 2. * (model.head.loss(z1, t2) + model.head.loss(z2, t1))
+    else:
+        t1, t2 = z1.detach(), z2.detach()
+        loss = 0.5 * (model.head.loss(z1, z2) + model.head.loss(z2, z1))
     return SiameseStep(
-        loss=loss,
-        online=[outs[v][0] for v in range(len(inputs))],
-        targets={v: f.detach() for v, f in enumerate(feats)},
-        commit=lambda: model.update_memory(feats, idx),
-        framework='npid',
-        features=features,
-        neck_outs=outs,
-        queries=queries)
+        loss=loss, online=[z1, z2], targets={0: t1, 1: t2},
+        framework='byol' if isinstance(model, BYOL) else 'simsiam',
+        features=features, neck_outs=outs)
 
 
-#: framework class -> (name, step function, least number of views); the
-#: first class of the model's MRO found here is used.
-FRAMEWORKS = {
-    RingMoCo: ('moco', _ring_moco, 2),
-    NPID: ('npid', _npid, 1),
-    MoCo: ('moco', _moco, 2),
-    SimCLR: ('simclr', _simclr, 2),
-    BYOL: ('byol', _byol, 2),
-    SimSiam: ('simsiam', _simsiam, 2),
+#: MMPretrain's framework classes -> (name, step adapter); the first class
+#: of the model's MRO found here is used. This package's frameworks
+#: (RingMoCo, NPID) return their step themselves: ``framework`` names them,
+#: ``step(inputs, data_samples)`` computes it.
+ADAPTERS = {
+    MoCo: ('moco', _moco),
+    SimCLR: ('simclr', _simclr),
+    BYOL: ('byol', _latent),
+    SimSiam: ('simsiam', _latent),
 }
+
+
+def _adapter(cls: type):
+    return next((ADAPTERS[c] for c in cls.__mro__ if c in ADAPTERS), None)
 
 
 def framework_of(model) -> str:
     """The framework name of ``model`` (a class or an instance): ``'moco'``,
     ``'simclr'``, ``'byol'``, ``'simsiam'`` or ``'npid'``."""
     cls = model if isinstance(model, type) else type(model)
-    for c in cls.__mro__:
-        if c in FRAMEWORKS:
-            return FRAMEWORKS[c][0]
-    raise TypeError(f'{cls.__name__} is not one of the two-view frameworks '
-                    f'{[c.__name__ for c in FRAMEWORKS]}')
+    own = getattr(cls, 'framework', None)
+    if isinstance(own, str):
+        return own
+    adapter = _adapter(cls)
+    if adapter is None:
+        raise TypeError(
+            f'{cls.__name__} is not one of the two-view frameworks '
+            f"{['RingMoCo', 'NPID'] + [c.__name__ for c in ADAPTERS]}")
+    return adapter[0]
 
 
 def siamese_step(model: nn.Module,
@@ -345,16 +284,19 @@ def siamese_step(model: nn.Module,
     NPID, the batch's ``data_samples``); nothing of the framework's state is
     updated until ``step.commit()``, except what its loss updates first
     (momentum encoders)."""
-    cls = next((c for c in type(model).__mro__ if c in FRAMEWORKS), None)
-    if cls is None:
-        framework_of(model)  # raises, naming the frameworks
-    _, fn, least = FRAMEWORKS[cls]
-    n = len(inputs) if isinstance(inputs, (list, tuple)) else 1
-    if not isinstance(inputs, (list, tuple)) or n < least:
+    name = framework_of(model)
+    views = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if name == 'npid':
+        step = model.step(views, data_samples)
+    elif len(views) < 2:
         raise ValueError(
-            f'{type(model).__name__} needs two views per sample, got {n}: '
-            "set dict(type='MultiView', num_views=2) in the train pipeline")
-    step = fn(model, list(inputs), data_samples)
+            f'{type(model).__name__} needs two views per sample, got '
+            f"{len(views)}: set dict(type='MultiView', num_views=2) in the "
+            'train pipeline')
+    elif isinstance(getattr(type(model), 'framework', None), str):
+        step = model.step(views, data_samples)
+    else:
+        step = _adapter(type(model))[1](model, views, data_samples)
     step.model = model
-    step.inputs = list(inputs)
+    step.inputs = views
     return step

@@ -6,8 +6,9 @@ Unsupervised Representation Learning" (BMVC 2022). No official code exists;
 this is a reconstruction (documented in configs/bsim/README.md), each of its
 choices a setting of :class:`~mmssl_ext.models.bsim.MixtureBranch`.
 
-Every variant is a fixed composition: MMPretrain's algorithm plus the
-mixture branch. The framework's loss is ``L_SIM`` (logged as
+Every variant is a fixed composition: a framework (MMPretrain's SimCLR,
+BYOL, SimSiam; this package's ring-buffer MoCo, :class:`RingMoCo`, as for
+InterCLR and CLD) plus the mixture branch. The framework's loss is ``L_SIM`` (logged as
 ``loss_base``); the branch reads the framework's step (its targets,
 negatives and deferred state update) through the declared two-view
 interface, so the only extra work is one forward/backward of the mixed view
@@ -20,10 +21,11 @@ The same branch goes on RingMoCo, or next to other branches, through
 """
 from typing import Optional
 
-from mmpretrain.models.selfsup import BYOL, MoCo, SimCLR, SimSiam
+from mmpretrain.models.selfsup import BYOL, SimCLR, SimSiam
 
 from mmssl_ext.registry import MODELS
 from ..algorithms.composed import Composition
+from ..algorithms.ring_moco import RingMoCo
 
 __all__ = ['BSIMMixin', 'BSIMSimCLR', 'BSIMMoCo', 'BSIMBYOL', 'BSIMSimSiam']
 
@@ -50,20 +52,12 @@ class BSIMMixin(Composition):
                 f'{name}: {flat} are settings of the mixture term: write '
                 'them as model.mixture=dict(...)')
         cfg = dict(mixture or {})
-        beta = cfg.pop('beta_weight', 1.0)
-        if isinstance(beta, bool) or not isinstance(
-                beta, (int, float)) or not beta >= 0:
-            raise ValueError(f'{name}: mixture.beta_weight must be a number '
-                             f'>= 0, got {beta!r}')
-        branch = dict(type='MixtureBranch', loss_weight=beta,
-                      key_prefix=f'{name}: mixture.', **cfg)
+        branch = dict(type='MixtureBranch',
+                      loss_weight=cfg.pop('beta_weight', 1.0),
+                      key_prefix=f'{name}: mixture.',
+                      weight_key='beta_weight', **cfg)
         super().__init__(*args, branches=[branch], base_loss_key='loss_base',
                          **kwargs)
-
-    @property
-    def mixture(self):
-        """The branch's :class:`~mmssl_ext.models.bsim.MixtureTerm`."""
-        return self.branches[0].term
 
 
 @MODELS.register_module()
@@ -82,8 +76,9 @@ class BSIMSimCLR(BSIMMixin, SimCLR):
 
 
 @MODELS.register_module()
-class BSIMMoCo(BSIMMixin, MoCo):
-    """MoCo (v1/v2) + BSIM (MMPretrain's :class:`MoCo` for ``loss_base``).
+class BSIMMoCo(BSIMMixin, RingMoCo):
+    """MoCo (v1/v2) + BSIM (:class:`RingMoCo` for ``loss_base``: MoCo with a
+    ring-buffer queue, any batch size).
 
     The mixture's targets are the momentum-encoder keys of the other view of
     its sources (the very keys of the base loss; with ``mixed_view='both'``
@@ -93,7 +88,8 @@ class BSIMMoCo(BSIMMixin, MoCo):
     identical on every rank.
 
     Args:
-        backbone, neck, head, queue_len, feat_dim: as :class:`MoCo`.
+        backbone, neck, head, queue_len, feat_dim, shuffle_bn: as
+            :class:`RingMoCo`.
         momentum (float): MMEngine convention, the weight of the NEW value
             in the momentum encoder update (MoCo's m=0.999 is 0.001).
         mixture (dict): the mixture term's settings.

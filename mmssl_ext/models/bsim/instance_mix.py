@@ -46,8 +46,6 @@ def sample_beta(alpha: float,
     ``Beta(a, a) = G1 / (G1 + G2)`` with ``G1, G2 ~ Gamma(a, 1)``; the gammas
     come from torch's CPU generator (``generator`` or the global one).
     """
-    if not alpha > 0:
-        raise ValueError(f'alpha must be > 0, got {alpha}')
     g = torch._standard_gamma(
         torch.full((2, ), float(alpha), dtype=torch.float64),
         generator=generator)
@@ -65,8 +63,6 @@ def cutmix_box(height: int, width: int, lam: float, cy: int,
     (area fraction ``1 - lam`` before rounding), its top-left corner at
     ``(cy - h // 2, cx - w // 2)``, clipped to the image.
     """
-    if not 0.0 <= lam <= 1.0:
-        raise ValueError(f'lam must be in [0, 1], got {lam}')
     ratio = math.sqrt(1.0 - lam)
     cut_h, cut_w = int(height * ratio), int(width * ratio)
     top, left = cy - cut_h // 2, cx - cut_w // 2
@@ -85,8 +81,6 @@ def box_lambda(box: Tuple[int, int, int, int], height: int,
 
 def mixup(x: torch.Tensor, partner: torch.Tensor, lam: float) -> torch.Tensor:
     """``lam * x + (1 - lam) * partner`` (same device and dtype as ``x``)."""
-    if not x.is_floating_point():
-        raise TypeError(f'mixup needs floating point images, got {x.dtype}')
     return x * lam + partner * (1.0 - lam)
 
 
@@ -112,13 +106,11 @@ def partner_index(batch_size: int,
     """
     if pairing == 'reverse':
         return torch.arange(batch_size - 1, -1, -1, device=device)
-    if pairing == 'random':
-        if generator is None:
-            return torch.randperm(batch_size, device=device)
-        perm = torch.randperm(
-            batch_size, generator=generator, device=generator.device)
-        return perm.to(device, non_blocking=True)
-    raise ValueError(f'pairing must be one of {PAIRINGS}, got {pairing!r}')
+    if generator is None:
+        return torch.randperm(batch_size, device=device)
+    perm = torch.randperm(
+        batch_size, generator=generator, device=generator.device)
+    return perm.to(device, non_blocking=True)
 
 
 @dataclass
@@ -204,8 +196,6 @@ class InstanceMixer:
                 scalar draws (and the permutation); the global generators
                 otherwise.
         """
-        if batch_size < 1:
-            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         h, w = int(img_hw[0]), int(img_hw[1])
         mode = self.mix_mode
         if mode == 'both':
@@ -235,13 +225,6 @@ class InstanceMixer:
         (``i`` weighs ``1 - lam``, ``j(i)`` weighs ``lam``); under reverse
         pairing it equals ``x_m.flip(0)``.
         """
-        if x.dim() != 4:
-            raise ValueError(f'expected images (B, C, H, W), got shape '
-                             f'{tuple(x.shape)}')
-        if x.size(0) != params.perm.numel():
-            raise ValueError(f'batch of {x.size(0)} images but the mixing '
-                             'parameters were drawn for '
-                             f'{params.perm.numel()}')
         if params.pairing == 'reverse':
             partner = x.flip(0)  # no gather index needed
         else:
@@ -251,9 +234,7 @@ class InstanceMixer:
             base, partner = partner, base
         if params.mode == 'mixup':
             return mixup(base, partner, params.lam)
-        if params.mode == 'cutmix':
-            return cutmix(base, partner, params.box)
-        raise ValueError(f'unknown mix mode {params.mode!r}')
+        return cutmix(base, partner, params.box)
 
     def __call__(self,
                  x: torch.Tensor,

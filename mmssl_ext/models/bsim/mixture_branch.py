@@ -1,9 +1,8 @@
 """BSIM's mixture term as a branch of any two-view framework
 (configs/bsim/README.md).
 
-:class:`MixtureTerm` draws a batch's mixtures, encodes them and scores them
-with a framework's way to score (``term``); :class:`MixtureBranch` gives it
-that way for each framework, from the framework's step:
+:class:`MixtureBranch` draws a batch's mixtures, encodes them and scores
+them the framework's way, from the framework's step:
 
 * SimCLR / MoCo: ``lam * l(z_m, k_i) + (1 - lam) * l(z_m, k_j)`` with the
   framework's ``ContrastiveHead`` (temperature, cross-entropy). Negatives:
@@ -20,12 +19,11 @@ that way for each framework, from the framework's step:
 from typing import Callable, Dict, List, Tuple
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.dist import all_gather, get_rank
 
 from mmssl_ext.registry import MODELS
-from ..algorithms.composed import BaseBranch, check_weight
+from ..algorithms.composed import BaseBranch
 from ..algorithms.siamese import SiameseStep, framework_of
 from .instance_mix import InstanceMixer, MixParams
 from .joint_loss import joint_contrastive_loss, joint_distance_loss
@@ -37,101 +35,16 @@ MIXED_VIEWS = ('a', 'both')
 Term = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor, float],
                 torch.Tensor]
 
-__all__ = ['MixtureTerm', 'MixtureBranch']
-
-
-@MODELS.register_module()
-class MixtureTerm(nn.Module):
-    """BSIM's term: draw the batch's mixtures, encode them, score them.
-
-    Args:
-        mix_mode (str): ``'mixup'``, ``'cutmix'`` (lambda recomputed from the
-            pasted box) or ``'both'`` (per-batch choice). Defaults to
-            ``'both'``.
-        p_mixup (float): probability of mixup under ``'both'``. Defaults to
-            0.5.
-        alpha (float): ``lambda ~ Beta(alpha, alpha)``, > 0. Defaults to 1.0.
-        pairing (str): partner ``j(i)``: ``'reverse'`` (reversed batch
-            order) or ``'random'`` (random permutation). Defaults to
-            ``'reverse'``.
-        mixed_view (str): ``'a'`` (mix the first view only) or ``'both'``.
-            Defaults to ``'a'``.
-        symmetric_mix (bool): add the reversed-order mixture term. Defaults
-            to False.
-        beta_weight (float): weight of ``L_BSIM``. Defaults to 1.0.
-        key_prefix (str): prefix of the config keys in error messages.
-    """
-
-    def __init__(self,
-                 mix_mode: str = 'both',
-                 p_mixup: float = 0.5,
-                 alpha: float = 1.0,
-                 pairing: str = 'reverse',
-                 mixed_view: str = 'a',
-                 symmetric_mix: bool = False,
-                 beta_weight: float = 1.0,
-                 key_prefix: str = 'mixture.') -> None:
-        super().__init__()
-        self.mixer = InstanceMixer(
-            mix_mode=mix_mode,
-            alpha=alpha,
-            p_mixup=p_mixup,
-            pairing=pairing,
-            key_prefix=key_prefix)
-        if mixed_view not in MIXED_VIEWS:
-            raise ValueError(f'{key_prefix}mixed_view must be one of '
-                             f'{MIXED_VIEWS}, got {mixed_view!r}')
-        if not isinstance(symmetric_mix, bool):
-            raise TypeError(f'{key_prefix}symmetric_mix must be a bool, got '
-                            f'{symmetric_mix!r}')
-        if not isinstance(beta_weight, (int, float)) or not beta_weight >= 0:
-            raise ValueError(f'{key_prefix}beta_weight must be a number >= '
-                             f'0, got {beta_weight!r}')
-        self.mixed_view = mixed_view
-        self.symmetric_mix = symmetric_mix
-        self.beta_weight = float(beta_weight)
-
-    def extra_repr(self) -> str:
-        return (f'{self.mixer!r}, mixed_view={self.mixed_view!r}, '
-                f'symmetric_mix={self.symmetric_mix}, '
-                f'beta_weight={self.beta_weight}')
-
-    @property
-    def view_ids(self) -> Tuple[int, ...]:
-        """The views that are mixed."""
-        return (0, ) if self.mixed_view == 'a' else (0, 1)
-
-    def forward(self, views: List[torch.Tensor],
-                encode: Callable[[torch.Tensor], torch.Tensor],
-                term: Term) -> Tuple[torch.Tensor, MixParams]:
-        """``beta_weight * L_BSIM`` of the batch ``views`` and its
-        :class:`MixParams`; ``encode`` maps images to projections (with
-        gradient)."""
-        x0 = views[0]
-        params = self.mixer.sample(x0.size(0), x0.shape[-2:], x0.device)
-        idx = torch.arange(x0.size(0), device=x0.device)
-        terms = []
-        for v in self.view_ids:
-            z = encode(self.mixer.apply(views[v], params))
-            terms.append(term(v, z, idx, params.perm, params.lam))
-            if self.symmetric_mix:
-                if params.is_involution:
-                    z_rev = z.index_select(0, params.perm)
-                else:
-                    z_rev = encode(
-                        self.mixer.apply(views[v], params, mirror=True))
-                terms.append(term(v, z_rev, params.perm, idx, params.lam))
-        loss = terms[0] if len(terms) == 1 else sum(terms) / len(terms)
-        return self.beta_weight * loss, params
+__all__ = ['MixtureBranch']
 
 
 def _targets(step: SiameseStep,
-             mixture: MixtureTerm) -> Dict[int, torch.Tensor]:
+             mixture) -> Dict[int, torch.Tensor]:
     # the targets of the other views, computed before the mixing draws
     return {1 - v: step.target(1 - v) for v in mixture.view_ids}
 
 
-def _simclr_term(model, step: SiameseStep, mixture: MixtureTerm) -> Term:
+def _simclr_term(model, step: SiameseStep, mixture) -> Term:
     """The mixture's negatives are the stop-gradient in-batch embeddings of
     both views gathered from all ranks, minus the (up to) four embeddings of
     its two sources. Per-rank batches must have one size (as SimCLR's
@@ -157,7 +70,7 @@ def _simclr_term(model, step: SiameseStep, mixture: MixtureTerm) -> Term:
     return term
 
 
-def _moco_term(model, step: SiameseStep, mixture: MixtureTerm) -> Term:
+def _moco_term(model, step: SiameseStep, mixture) -> Term:
     """Targets: the momentum-encoder keys of the other view of the sources
     (the very keys of the base loss; with ``mixed_view='both'`` also the
     keys of view a, one more no-grad momentum forward); negatives: the queue
@@ -173,7 +86,7 @@ def _moco_term(model, step: SiameseStep, mixture: MixtureTerm) -> Term:
     return term
 
 
-def _latent_term(model, step: SiameseStep, mixture: MixtureTerm) -> Term:
+def _latent_term(model, step: SiameseStep, mixture) -> Term:
     """Targets: BYOL's target-network projections of the other view (the
     target network is updated once per iteration, by the framework's step),
     SimSiam's online projections of the other view, stop-gradient."""
@@ -224,9 +137,21 @@ class MixtureBranch(BaseBranch):
 
     Args:
         loss_weight (float): beta. Defaults to 1.0.
-        mix_mode, p_mixup, alpha, pairing, mixed_view, symmetric_mix: as
-            :class:`MixtureTerm`.
+        mix_mode (str): ``'mixup'``, ``'cutmix'`` (lambda recomputed from the
+            pasted box) or ``'both'`` (per-batch choice). Defaults to
+            ``'both'``.
+        p_mixup (float): probability of mixup under ``'both'``. Defaults to
+            0.5.
+        alpha (float): ``lambda ~ Beta(alpha, alpha)``, > 0. Defaults to 1.0.
+        pairing (str): partner ``j(i)``: ``'reverse'`` (reversed batch
+            order) or ``'random'`` (random permutation). Defaults to
+            ``'reverse'``.
+        mixed_view (str): ``'a'`` (mix the first view only) or ``'both'``.
+            Defaults to ``'a'``.
+        symmetric_mix (bool): add the reversed-order mixture term. Defaults
+            to False.
         key_prefix (str): prefix of the config keys in error messages.
+        weight_key (str): the name of ``loss_weight`` in error messages.
     """
     loss_keys = ('loss_bsim', 'bsim_lambda', 'bsim_mixup')
 
@@ -239,27 +164,34 @@ class MixtureBranch(BaseBranch):
                  mixed_view: str = 'a',
                  symmetric_mix: bool = False,
                  key_prefix: str = 'MixtureBranch: ',
+                 weight_key: str = 'loss_weight',
                  init_cfg=None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        check_weight(loss_weight, f'{key_prefix}loss_weight')
-        self.term = MixtureTerm(
+        super().__init__(loss_weight, key=key_prefix + weight_key,
+                         init_cfg=init_cfg)
+        self.mixer = InstanceMixer(
             mix_mode=mix_mode,
-            p_mixup=p_mixup,
             alpha=alpha,
+            p_mixup=p_mixup,
             pairing=pairing,
-            mixed_view=mixed_view,
-            symmetric_mix=symmetric_mix,
-            beta_weight=loss_weight,
             key_prefix=key_prefix)
+        if mixed_view not in MIXED_VIEWS:
+            raise ValueError(f'{key_prefix}mixed_view must be one of '
+                             f'{MIXED_VIEWS}, got {mixed_view!r}')
+        if not isinstance(symmetric_mix, bool):
+            raise TypeError(f'{key_prefix}symmetric_mix must be a bool, got '
+                            f'{symmetric_mix!r}')
+        self.mixed_view = mixed_view
+        self.symmetric_mix = symmetric_mix
+
+    def extra_repr(self) -> str:
+        return (f'{self.mixer!r}, mixed_view={self.mixed_view!r}, '
+                f'symmetric_mix={self.symmetric_mix}, '
+                f'loss_weight={self.loss_weight}')
 
     @property
-    def loss_weight(self) -> float:
-        """beta (the term's ``beta_weight``)."""
-        return self.term.beta_weight
-
-    @loss_weight.setter
-    def loss_weight(self, value: float) -> None:
-        self.term.beta_weight = float(value)
+    def view_ids(self) -> Tuple[int, ...]:
+        """The views that are mixed."""
+        return (0, ) if self.mixed_view == 'a' else (0, 1)
 
     def attach(self, model, key: str) -> None:
         super().attach(model, key)
@@ -270,17 +202,39 @@ class MixtureBranch(BaseBranch):
                 'SimCLR, BYOL or SimSiam score their views; '
                 f'{type(model).__name__} ({framework}) is none of them')
 
+    def mixture_loss(self, views: List[torch.Tensor],
+                     encode: Callable[[torch.Tensor], torch.Tensor],
+                     term: Term) -> Tuple[torch.Tensor, MixParams]:
+        """``L_BSIM`` (unweighted) of the batch ``views`` and its
+        :class:`MixParams`; ``encode`` maps images to projections (with
+        gradient)."""
+        x0 = views[0]
+        params = self.mixer.sample(x0.size(0), x0.shape[-2:], x0.device)
+        idx = torch.arange(x0.size(0), device=x0.device)
+        terms = []
+        for v in self.view_ids:
+            z = encode(self.mixer.apply(views[v], params))
+            terms.append(term(v, z, idx, params.perm, params.lam))
+            if self.symmetric_mix:
+                if params.is_involution:
+                    z_rev = z.index_select(0, params.perm)
+                else:
+                    z_rev = encode(
+                        self.mixer.apply(views[v], params, mirror=True))
+                terms.append(term(v, z_rev, params.perm, idx, params.lam))
+        loss = terms[0] if len(terms) == 1 else sum(terms) / len(terms)
+        return loss, params
+
     def loss(self, model, step: SiameseStep,
              data_samples) -> Dict[str, torch.Tensor]:
-        term = TERMS[step.framework](model, step, self.term)
-        loss, params = self.term(step.inputs,
-                                 lambda x: model.neck(model.backbone(x))[0],
-                                 term)
+        term = TERMS[step.framework](model, step, self)
+        loss, params = self.mixture_loss(
+            step.inputs, lambda x: model.neck(model.backbone(x))[0], term)
         # no 'loss' in the diagnostics' keys: logged, not optimised;
         # torch.full launches a fill, no host -> device copy
         dev = loss.device
         return dict(
-            loss_bsim=loss,
+            loss_bsim=self.loss_weight * loss,
             bsim_lambda=torch.full((), params.lam, device=dev),
             bsim_mixup=torch.full((), float(params.mode == 'mixup'),
                                   device=dev))

@@ -15,10 +15,9 @@ branch goes on any other framework through ``ComposedSSL``:
 Both return ``loss_inst`` (instance term), ``loss_group`` (``lambda *
 L_CLD``) and the diagnostic ``group_acc``.
 """
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional
 
 import torch
-import torch.nn as nn
 from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
@@ -37,34 +36,19 @@ def _neck_out_dim(neck) -> Optional[int]:
 
 
 def _group_branches(group_head) -> list:
-    """The ``GroupBranch`` config of a ``CLDGroupHead`` config (the branch
-    reads the group projection of the model's CLDNeck)."""
+    """The branches of a ``GroupBranch`` config (by default it reads the
+    group projection of the model's CLDNeck)."""
     if group_head is None:
         return []
     if not isinstance(group_head, dict) or str(group_head.get(
-            'type', '')).split('.')[-1] != 'CLDGroupHead':
-        raise TypeError('model.group_head must be a CLDGroupHead config, '
+            'type', '')).split('.')[-1] != 'GroupBranch':
+        raise TypeError('model.group_head must be a GroupBranch config, '
                         f'got {group_head!r}')
-    cfg = {k: v for k, v in group_head.items()
-           if k not in ('type', '_scope_')}
-    return [dict(type='GroupBranch', neck=None, **cfg)]
-
-
-class _CLDMixin(Composition):
-    """The old attribute names of the group branch."""
-
-    @property
-    def group_head(self) -> Optional[nn.Module]:
-        """The group branch's :class:`CLDGroupHead` (None without one)."""
-        return self.branches[0].head if len(self.branches) else None
-
-    @property
-    def with_group(self) -> bool:
-        return len(self.branches) > 0
+    return [dict(dict(neck=None), **group_head)]
 
 
 @MODELS.register_module()
-class NPIDCLD(_CLDMixin, NPID):
+class NPIDCLD(Composition, NPID):
     """NPID + CLD (the authors' ``train_cifar_npid_cld.py``): :class:`NPID`
     with the full softmax plus the group branch on the neck's group output.
 
@@ -99,8 +83,9 @@ class NPIDCLD(_CLDMixin, NPID):
         memory (dict): :class:`FeatureMemory` config; ``length`` must equal
             the training-set length, ``feat_dim`` the neck's
             ``out_channels``, ``momentum`` 0.5 (weight of the new feature).
-        group_head (dict, optional): :class:`CLDGroupHead` config (it becomes
-            a ``GroupBranch`` with these settings); None disables the group
+        group_head (dict, optional): :class:`GroupBranch` config
+            (``num_groups``, ``loss_weight`` lambda, the head's
+            ``temperature`` ...); None disables the group
             branch (plain NPID).
         temperature (float): tau_I of the instance softmax. Defaults to 0.1.
         pretrained, data_preprocessor, init_cfg: as BaseSelfSupervisor.
@@ -112,9 +97,7 @@ class NPIDCLD(_CLDMixin, NPID):
                  memory: dict,
                  group_head: Optional[dict] = None,
                  temperature: float = 0.1,
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None):
+                 **kwargs):
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise ValueError(
                 f'model.temperature={temperature!r} must be > 0')
@@ -126,9 +109,7 @@ class NPIDCLD(_CLDMixin, NPID):
                       temperature=float(temperature)),
             memory=memory,
             neg_num=None,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg,
+            **kwargs,
             branches=_group_branches(group_head),
             base_loss_key='loss_inst')
         out_dim = _neck_out_dim(self.neck)
@@ -137,17 +118,14 @@ class NPIDCLD(_CLDMixin, NPID):
                 f'model.memory.feat_dim={self.memory.feat_dim} must equal '
                 f'model.neck.out_channels={out_dim}')
 
-    @property
-    def temperature(self) -> float:
-        return self.head.temperature
-
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
         n = len(inputs) if isinstance(inputs, (list, tuple)) else 1
-        expected = {2} if self.with_group else {1, 2, 3}
+        with_group = len(self.branches) > 0
+        expected = {2} if with_group else {1, 2, 3}
         if n not in expected:
             raise ValueError(
-                f'NPIDCLD{" with a group head" if self.with_group else ""} '
+                f'NPIDCLD{" with a group head" if with_group else ""} '
                 f'needs {" or ".join(map(str, sorted(expected)))} views per '
                 f'sample, got {n}: set num_views in the train pipeline '
                 "(dict(type='MultiView', num_views=...))")
@@ -155,7 +133,7 @@ class NPIDCLD(_CLDMixin, NPID):
 
 
 @MODELS.register_module()
-class MoCoCLD(_CLDMixin, RingMoCo):
+class MoCoCLD(Composition, RingMoCo):
     """MoCo + CLD (``train_cifar_moco_cld.py``; ``main_imagenet_moco_cld.py``
     for MoCo v2 + CLD): :class:`RingMoCo` with three views -- two queries
     ``x_q1, x_q2`` through the online encoder (both branches), one key
@@ -178,8 +156,7 @@ class MoCoCLD(_CLDMixin, RingMoCo):
         neck (dict): :class:`CLDNeck` config.
         head (dict): instance head, ``ContrastiveHead`` (``temperature``
             tau_I: 0.07 CIFAR, 0.2 MoCo v2 ImageNet).
-        group_head (dict, optional): :class:`CLDGroupHead` config (it becomes
-            a ``GroupBranch``); None gives MoCo with two queries per key.
+        group_head (dict, optional): :class:`GroupBranch` config; None gives MoCo with two queries per key.
         queue_len, feat_dim, momentum, shuffle_bn: as :class:`RingMoCo`.
         key_view (int): index of the key view among the three. Defaults to
             2 (CIFAR code: ``x3`` is the key); the ImageNet code uses 1.

@@ -18,7 +18,8 @@ Formulas (authors' code, ``train_cifar_*_cld.py``)::
 
 ``G^v`` are unit-norm group features, ``M^v`` the (not normalised, not
 detached) group centroids, so the gradient flows through the centroids.
-The weighted term ``lambda * L_CLD`` is returned as ``loss_group``.
+The branch (:class:`~mmssl_ext.models.cld.GroupBranch`) weights it:
+``loss_group = lambda * L_CLD``.
 """
 import math
 import warnings
@@ -73,7 +74,8 @@ class CLDGroupHead(BaseModule):
 
     The branch is independent of the instance branch, so any instance
     discrimination algorithm can carry it: give it two views' (B, D) group
-    features (L2-normalised here) and add the returned ``loss_group``.
+    features (L2-normalised here); it returns ``L_CLD`` as ``loss_group``
+    (unweighted: the :class:`~mmssl_ext.models.cld.GroupBranch` weights it).
 
     Grouping (per view, on the batch):
 
@@ -107,7 +109,6 @@ class CLDGroupHead(BaseModule):
         num_groups (int): K. Required (CIFAR-10 NPID 128, MoCo 200; CIFAR-100
             NPID 200, MoCo 100; ImageNet 120).
         temperature (float): tau_G. Defaults to 0.2 (0.4 on ImageNet).
-        loss_weight (float): lambda. Defaults to 1.0.
         grouping (str): ``'kmeans'`` (default) or ``'ncut'``.
         num_iters (int): k-means rounds. Defaults to 5.
         num_eigvecs (int): eigenvectors used by ``'ncut'``. Defaults to 10
@@ -120,7 +121,6 @@ class CLDGroupHead(BaseModule):
     def __init__(self,
                  num_groups: int,
                  temperature: float = 0.2,
-                 loss_weight: float = 1.0,
                  grouping: str = 'kmeans',
                  num_iters: int = 5,
                  num_eigvecs: int = 10,
@@ -135,9 +135,6 @@ class CLDGroupHead(BaseModule):
         if not (isinstance(temperature, (int, float))
                 and math.isfinite(temperature) and temperature > 0):
             raise ValueError(f'temperature={temperature!r} must be > 0')
-        if not (isinstance(loss_weight, (int, float))
-                and math.isfinite(loss_weight) and loss_weight >= 0):
-            raise ValueError(f'loss_weight={loss_weight!r} must be >= 0')
         if grouping not in GROUPINGS:
             raise ValueError(f'grouping={grouping!r} must be one of '
                              f'{GROUPINGS}')
@@ -151,7 +148,6 @@ class CLDGroupHead(BaseModule):
             raise ValueError(f'ncut_sigma={ncut_sigma!r} must be > 0')
         self.num_groups = num_groups
         self.temperature = float(temperature)
-        self.loss_weight = float(loss_weight)
         self.grouping = grouping
         self.num_iters = num_iters
         self.num_eigvecs = num_eigvecs
@@ -161,7 +157,7 @@ class CLDGroupHead(BaseModule):
 
     def extra_repr(self) -> str:
         return (f'num_groups={self.num_groups}, temperature='
-                f'{self.temperature}, loss_weight={self.loss_weight}, '
+                f'{self.temperature}, '
                 f'grouping={self.grouping!r}, num_iters={self.num_iters}, '
                 f'gather={self.gather}')
 
@@ -208,7 +204,7 @@ class CLDGroupHead(BaseModule):
     def loss(self, g1: torch.Tensor, g2: torch.Tensor,
              true_labels: Optional[torch.Tensor] = None
              ) -> Dict[str, torch.Tensor]:
-        """Weighted cross-level loss of two views' group features.
+        """Cross-level loss of two views' group features.
 
         Args:
             g1, g2 (Tensor): (B, D) group-projection outputs of view 1 and
@@ -217,7 +213,7 @@ class CLDGroupHead(BaseModule):
                 samples, for monitoring only.
 
         Returns:
-            dict: ``loss_group`` (``loss_weight * L_CLD``) and
+            dict: ``loss_group`` (``L_CLD``) and
             ``group_acc`` (percent, no gradient); with ``true_labels``
             also ``group_purity``: the fraction of samples that carry their
             group's majority class (mean of the two views' groupings).
@@ -245,7 +241,7 @@ class CLDGroupHead(BaseModule):
             loss, acc = cross_level_loss(g[0], g[1], labels[0], cents[0],
                                          labels[1], cents[1],
                                          self.temperature)
-        out = dict(loss_group=loss * self.loss_weight, group_acc=acc)
+        out = dict(loss_group=loss, group_acc=acc)
         if true_labels is not None:
             from mmssl_ext.evaluation.functional import group_purity
             purity = sum(group_purity(lab, true_labels) for lab in labels)

@@ -46,44 +46,25 @@ class GroupBranch(BaseBranch):
     its own, when the framework's neck is MMPretrain's).
 
     Args:
-        num_groups, temperature, loss_weight, grouping, num_iters,
-        num_eigvecs, ncut_sigma, gather: as :class:`CLDGroupHead` (lambda =
-            ``loss_weight``).
+        num_groups (int): K of :class:`CLDGroupHead`.
+        loss_weight (float): lambda. Defaults to 1.0.
         neck (dict, optional): the group projection (see above).
+        **head: the other arguments of :class:`CLDGroupHead`
+            (``temperature``, ``grouping``, ``num_iters``, ``num_eigvecs``,
+            ``ncut_sigma``, ``gather``).
     """
     loss_keys = ('loss_group', 'group_acc', 'group_purity')
+    kwargs_of = CLDGroupHead  # **head are its arguments (config checker)
 
     def __init__(self,
                  num_groups: int,
-                 temperature: float = 0.2,
                  loss_weight: float = 1.0,
-                 grouping: str = 'kmeans',
-                 num_iters: int = 5,
-                 num_eigvecs: int = 10,
-                 ncut_sigma: float = 1.0,
-                 gather: bool = False,
                  neck: Optional[dict] = None,
-                 init_cfg=None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.head = CLDGroupHead(
-            num_groups=num_groups,
-            temperature=temperature,
-            loss_weight=loss_weight,
-            grouping=grouping,
-            num_iters=num_iters,
-            num_eigvecs=num_eigvecs,
-            ncut_sigma=ncut_sigma,
-            gather=gather)
+                 init_cfg=None,
+                 **head) -> None:
+        super().__init__(loss_weight, init_cfg=init_cfg)
+        self.head = CLDGroupHead(num_groups=num_groups, **head)
         self.neck = None if neck is None else build_module(neck)
-
-    @property
-    def loss_weight(self) -> float:
-        """lambda (the head's ``loss_weight``)."""
-        return self.head.loss_weight
-
-    @loss_weight.setter
-    def loss_weight(self, value: float) -> None:
-        self.head.loss_weight = float(value)
 
     def attach(self, model, key: str) -> None:
         super().attach(model, key)
@@ -120,4 +101,6 @@ class GroupBranch(BaseBranch):
             g = [out[1] for out in outs]
         else:
             g = [self.neck(step.feature(v))[0] for v in (va, vb)]
-        return self.head.loss(g[0], g[1], get_gt_labels(data_samples))
+        out = self.head.loss(g[0], g[1], get_gt_labels(data_samples))
+        out['loss_group'] = self.loss_weight * out['loss_group']
+        return out

@@ -38,11 +38,6 @@ __all__ = [
 def ncut_affinity(feats: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     """``max(W, W^T)`` with ``W = |cos| / sigma`` and a zero diagonal,
     (N, N) in float64, no gradient."""
-    if feats.dim() != 2:
-        raise ValueError(f'ncut expects (N, D) features, got '
-                         f'{tuple(feats.shape)}')
-    if not sigma > 0:
-        raise ValueError(f'sigma={sigma!r} must be > 0')
     f = F.normalize(feats.detach().double(), dim=1)
     w = (f @ f.t()).abs() / sigma
     w = torch.maximum(w, w.t())
@@ -58,8 +53,6 @@ def kway_normcuts(feats: torch.Tensor, num_eigvecs: int,
     Column j is the generalized eigenvector of ``(D - W) v = lambda D v``
     with the j-th smallest eigenvalue (scaled so that entry (0, 0) is 1).
     """
-    if num_eigvecs < 1:
-        raise ValueError(f'num_eigvecs={num_eigvecs!r} must be >= 1')
     w = ncut_affinity(feats, sigma)
     deg = w.sum(0).clamp(min=1e-12)
     d_is = deg.rsqrt()

@@ -18,7 +18,7 @@ from mmssl_ext.utils.dist import get_sample_idx
 from mmssl_ext.utils.host_state import (host_scalar, register_host_scalar,
                                         set_host_scalar)
 from mmssl_ext.utils.seeding import seeded_generator
-from ..algorithms.composed import BaseBranch, build_module, check_weight
+from ..algorithms.composed import BaseBranch, build_module
 from ..algorithms.siamese import SiameseStep, framework_of
 from ..memories import ClusterMemory, build_memory
 from .neg_sampling import build_neg_sampler, sample_positives
@@ -101,8 +101,7 @@ class InterImageBranch(BaseBranch):
                  knn_backend: str = 'torch',
                  sampling_seed: Optional[int] = None,
                  init_cfg=None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.loss_weight = check_weight(loss_weight, 'loss_weight')
+        super().__init__(loss_weight, init_cfg=init_cfg)
         if isinstance(memory, dict) and 'feat_dim' not in memory:
             raise ValueError('InterImageBranch: memory.feat_dim is required '
                              "(the dim of the framework's projection, or of "

@@ -15,7 +15,7 @@ term) plus one :class:`~mmssl_ext.models.interclr.InterImageBranch`; the
 same branch goes on any other framework through ``ComposedSSL``.
 """
 import copy
-from typing import List, Optional, Union
+from typing import Optional, Union
 
 from mmssl_ext.registry import MODELS
 from ..algorithms.composed import Composition, check_weight
@@ -65,9 +65,7 @@ class InterCLRMoCo(Composition, RingMoCo):
 
     State: the framework's (``queue``, ``encoder_k``) and the branch's
     (``branches.0.memory``, ``branches.0.sampling_seed`` /
-    ``sampling_step``, ``branches.0.neck`` / ``neck_k``); checkpoints of the
-    earlier layout (``memory.*``, ``inter_neck.*``, ``sampling_step`` ...)
-    are mapped when loaded.
+    ``sampling_step``, ``branches.0.neck`` / ``neck_k``).
 
     Args:
         backbone (dict): backbone config (ResNet-50 on ImageNet).
@@ -104,16 +102,6 @@ class InterCLRMoCo(Composition, RingMoCo):
         sampling_seed (int, optional): seed of the sampling generator;
             drawn from the global RNG when None.
     """
-    legacy_keys = (
-        ('intra_queue.', 'queue.'),  # on MMPretrain's MoCo (first release)
-        ('memory.', 'branches.0.memory.'),
-        ('inter_head.', 'branches.0.head.'),
-        ('inter_neck_k.', 'branches.0.neck_k.'),
-        ('inter_neck.', 'branches.0.neck.'),
-        ('sampling_seed', 'branches.0.sampling_seed'),
-        ('sampling_step', 'branches.0.sampling_step'),
-    )
-
     def __init__(self,
                  backbone: dict,
                  neck: dict,
@@ -133,9 +121,7 @@ class InterCLRMoCo(Composition, RingMoCo):
                  inter_neck: Optional[dict] = None,
                  knn_backend: str = 'torch',
                  sampling_seed: Optional[int] = None,
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+                 **kwargs) -> None:
         check_weight(intra_loss_weight, 'intra_loss_weight')
         check_weight(inter_loss_weight, 'inter_loss_weight')
         if isinstance(memory, dict):
@@ -165,32 +151,7 @@ class InterCLRMoCo(Composition, RingMoCo):
             queue_len=queue_len,
             feat_dim=feat_dim,
             momentum=momentum,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg,
+            **kwargs,
             branches=[branch],
             base_loss_weight=intra_loss_weight,
             base_loss_key='loss_intra')
-
-    # the names of the first release, for configs and hooks written
-    # against it (ModelParamScheduleHook(params=dict(inter_loss_weight=0.)))
-    @property
-    def memory(self):
-        """The inter-image branch's memory."""
-        return self.branches[0].memory
-
-    @property
-    def intra_loss_weight(self) -> float:
-        return self.base_loss_weight
-
-    @intra_loss_weight.setter
-    def intra_loss_weight(self, value: float) -> None:
-        self.base_loss_weight = value
-
-    @property
-    def inter_loss_weight(self) -> float:
-        return self.branches[0].loss_weight
-
-    @inter_loss_weight.setter
-    def inter_loss_weight(self, value: float) -> None:
-        self.branches[0].loss_weight = value

@@ -13,18 +13,19 @@ from typing import Dict, List, Optional, Union
 import torch
 import torch.nn.functional as F
 from mmengine.logging import MessageHub
-from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 from torch import nn
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
-from ..memories import NeighbourMemory, build_memory
+from ..algorithms.base import SelfSupervisor
+from ..memories import build_memory
 from .invp_loss import RAMP_UPS, invp_ramp_up
+from .neighbour_memory import NeighbourMemory
 
 
 @MODELS.register_module()
-class InvP(BaseSelfSupervisor):
+class InvP(SelfSupervisor):
     """Invariance Propagation.
 
     Per iteration (all under one ``train_step``):
@@ -91,9 +92,7 @@ class InvP(BaseSelfSupervisor):
                  ramp_up: str = 'binary',
                  ramp_epochs: float = 30,
                  gaussian_weight: float = 5.0,
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 **kwargs) -> None:
         if head is not None:
             raise ValueError('InvP has no head: the projection is `neck` and '
                              'the loss is configured by `loss`')
@@ -109,9 +108,7 @@ class InvP(BaseSelfSupervisor):
             backbone=backbone,
             neck=neck,
             head=None,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+            **kwargs)
         self.memory = build_memory(memory, NeighbourMemory)
         self.loss_module = MODELS.build(
             dict(type='InvPLoss') if loss is None else dict(loss))
@@ -130,13 +127,6 @@ class InvP(BaseSelfSupervisor):
         self.ramp_up = ramp_up
         self.ramp_epochs = ramp_epochs
         self.gaussian_weight = gaussian_weight
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # before the memory contract the table was the model's `neighbours`
-        old = state_dict.pop(prefix + 'neighbours', None)
-        if old is not None:
-            state_dict.setdefault(prefix + 'memory.neighbours', old)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def invariance_weight(self, epoch: Optional[int] = None) -> float:
         """``lambda_inv * w(epoch)`` (``epoch`` 0-based; default: the

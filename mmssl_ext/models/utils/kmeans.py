@@ -377,16 +377,9 @@ def batch_kmeans(x: torch.Tensor,
     Returns:
         KMeansResult: centroids (k, D) / (G, k, D) and labels (B,) / (G, B).
     """
-    if init not in ('first', 'random'):
-        raise ValueError(f"init must be 'first' or 'random', got {init!r}")
-    if num_iters < 1:
-        raise ValueError(f'num_iters must be >= 1, got {num_iters}')
     squeeze = x.dim() == 2
     if squeeze:
         x = x.unsqueeze(0)
-    if x.dim() != 3:
-        raise ValueError(f'batch_kmeans expects (B, D) or (G, B, D), got '
-                         f'{tuple(x.shape)}')
     g_, b, d = x.shape
     if k < 1 or (strict and k > b):
         raise ValueError(f'{key}={k} must be in [1, batch size {b}] (pass '
@@ -398,9 +391,6 @@ def batch_kmeans(x: torch.Tensor,
     if init_centroids is not None:
         c = init_centroids.detach().to(xd)
         c = c.unsqueeze(0).expand(g_, -1, -1) if c.dim() == 2 else c
-        if c.shape != (g_, k, d):
-            raise ValueError(f'init_centroids must be {(k, d)} or '
-                             f'{(g_, k, d)}, got {tuple(c.shape)}')
         c = c.clone()
     else:
         c = xd.new_zeros(g_, k, d)

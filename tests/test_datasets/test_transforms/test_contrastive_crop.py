@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from mmssl_ext.datasets.transforms import ContrastiveCrop
+from mmssl_ext.ccrop import ContrastiveCrop
 from mmssl_ext.registry import TRANSFORMS
 
 

@@ -8,9 +8,9 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from mmssl_ext.datasets.box_store import find_box_dataset
-from mmssl_ext.engine.hooks import ContrastiveCropHook
-from mmssl_ext.engine.hooks.contrastive_crop_hook import heatmap_boxes
+from mmssl_ext.ccrop.box_store import find_box_dataset
+from mmssl_ext.ccrop import ContrastiveCropHook
+from mmssl_ext.ccrop.hook import heatmap_boxes
 from mmssl_ext.registry import HOOKS
 
 # -- heatmap -> box, by hand ----------------------------------------------
@@ -302,3 +302,20 @@ def test_missing_wrapper_error(tmp_path):
     runner = Runner(**cfg)
     with pytest.raises(TypeError, match='ContrastiveCropDataset'):
         runner.train()
+
+
+def test_resume_with_another_length_raises():
+    """The boxes keep the memory contract: a checkpoint whose box count is
+    not the training set's length raises (naming the checkpoint entry)
+    instead of training on whole-image boxes."""
+    from mmssl_ext.ccrop import ContrastiveCropDataset
+    inner = dict(type='SyntheticImageDataset', num_samples=6, num_classes=2,
+                 img_size=16, seed=0, pipeline=[])
+    ds = ContrastiveCropDataset(inner)
+    hook = ContrastiveCropHook(warmup_epochs=0, interval=1)
+    state = dict(boxes=torch.tensor([[0., 0., .5, .5]] * 4), active=True,
+                 last_refresh_epoch=2)
+    with pytest.raises(ValueError, match=r'contrastive_crop\.boxes.*4 rows'
+                       r'.*6 samples'):
+        hook._load_state(ds, state, None)
+    assert torch.equal(ds.store.boxes, torch.tensor([[0., 0., 1., 1.]] * 6))

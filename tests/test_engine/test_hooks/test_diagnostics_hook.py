@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.logging import MessageHub
 
-from mmssl_ext.datasets.box_store import ContrastiveCropDataset
+from mmssl_ext.ccrop.box_store import ContrastiveCropDataset
 from mmssl_ext.engine.hooks.diagnostics_hook import (DiagnosticsHook,
                                                      train_set_labels)
 

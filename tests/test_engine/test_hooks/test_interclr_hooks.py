@@ -70,8 +70,7 @@ def _hooks(warmup_epochs=0, **kw):
                   evaluate_interval=2)]
     if warmup_epochs:
         hooks.append(dict(type='ModelParamScheduleHook', end=warmup_epochs,
-                          params=dict(intra_loss_weight=1.,
-                                      inter_loss_weight=0.)))
+                          params=dict(loss_intra=1., loss_inter=0.)))
     return hooks
 
 
@@ -88,7 +87,8 @@ class Recorder(Hook):
     def before_train_epoch(self, runner):
         from mmpretrain.utils import get_ori_model
         m = get_ori_model(runner.model)
-        self.weights.append((m.intra_loss_weight, m.inter_loss_weight))
+        w = m.loss_weights()
+        self.weights.append((w['loss_intra'], w['loss_inter']))
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
@@ -96,7 +96,7 @@ class Recorder(Hook):
         self.logs.append({k: float(v.detach()) if torch.is_tensor(v) else
                           float(v) for k, v in outputs.items()})
         m = get_ori_model(runner.model)
-        self.min_sizes.append(int(m.memory.histogram().min()))
+        self.min_sizes.append(int(m.branches[0].memory.histogram().min()))
 
 
 @MODEL_WRAPPERS.register_module(force=True)
@@ -159,11 +159,11 @@ def tmp():
 
 
 def _cluster_means(m):
-    out = m.memory.centroids.clone()
-    for c in range(m.memory.num_clusters):
-        sel = m.memory.label_bank == c
+    out = m.branches[0].memory.centroids.clone()
+    for c in range(m.branches[0].memory.num_clusters):
+        sel = m.branches[0].memory.label_bank == c
         if sel.any():
-            out[c] = m.memory.bank[sel].mean(0)
+            out[c] = m.branches[0].memory.bank[sel].mean(0)
     return out
 
 
@@ -171,7 +171,7 @@ def test_hook_trains_with_warmup_and_label_maintenance(tmp):
     runner, rec = _runner(tmp, hooks=_hooks(warmup_epochs=1))
     m = runner.model
     calls = dict(centroids=0, small=0)
-    mem = m.memory
+    mem = m.branches[0].memory
     orig_c, orig_s = mem.update_centroids, mem.deal_with_small_clusters
 
     def count_c(*cinds):  # the small-cluster pass refreshes some rows
@@ -203,7 +203,7 @@ def test_hook_trains_with_warmup_and_label_maintenance(tmp):
     # no cluster is left empty after the small-cluster pass
     assert min(rec.min_sizes) >= 1
     # centroids refreshed (last iteration 8 is a multiple of 2): the means
-    assert torch.allclose(m.memory.centroids, _cluster_means(m), atol=1e-5)
+    assert torch.allclose(m.branches[0].memory.centroids, _cluster_means(m), atol=1e-5)
     assert int(m.queue.ptr) == (8 * 4) % 12
 
 
@@ -214,7 +214,7 @@ def test_initial_clustering_matches_kmeans_of_extracted_features(tmp):
                         train_cfg=dict(by_epoch=True, max_epochs=1))
     hook = _offline(runner)
     model = runner.model
-    assert not bool(model.memory.initialized)
+    assert not bool(model.branches[0].memory.initialized)
     feats = extract_features(
         model, hook._dataloader(runner),
         feature=lambda m, x: model.clustering_feature(x), progress=False)
@@ -222,9 +222,9 @@ def test_initial_clustering_matches_kmeans_of_extracted_features(tmp):
     expect = kmeans(feats, 4, num_iters=20, normalize=True, backend='torch',
                     seed=0).labels
     assert torch.equal(labels, expect)
-    assert torch.allclose(model.memory.bank, F.normalize(feats, dim=1),
+    assert torch.allclose(model.branches[0].memory.bank, F.normalize(feats, dim=1),
                           atol=1e-6)
-    assert torch.equal(model.memory.label_bank, expect)
+    assert torch.equal(model.branches[0].memory.label_bank, expect)
 
 
 def test_offline_labels_recluster_every_interval(tmp):
@@ -239,7 +239,7 @@ def test_offline_labels_recluster_every_interval(tmp):
     model_ref = runner.model
 
     def spy(r):
-        calls.append(bool(model_ref.memory.initialized))
+        calls.append(bool(model_ref.branches[0].memory.initialized))
         return orig(r)
 
     hook.cluster = spy
@@ -255,7 +255,7 @@ def test_hook_with_wrapped_model(tmp):
     model = ToyWrapper(MODELS.build(_model_cfg()))
     runner, rec = _runner(tmp, model=model, hooks=_hooks())
     runner.train()
-    assert bool(model.module.memory.initialized) and len(rec.logs) == 8
+    assert bool(model.module.branches[0].memory.initialized) and len(rec.logs) == 8
 
 
 def test_hook_config_errors(tmp):
@@ -322,7 +322,7 @@ def test_resume_is_exact(tmp):
 
 def test_param_schedule_restores_the_configured_values(tmp):
     hook = HOOKS.build(dict(type='ModelParamScheduleHook', begin=1, end=2,
-                            params=dict(inter_loss_weight=0.)))
+                            params=dict(loss_inter=0.)))
     runner, rec = _runner(tmp, hooks=_hooks() + [hook],
                           train_cfg=dict(by_epoch=True, max_epochs=3))
     runner.train()
@@ -330,8 +330,8 @@ def test_param_schedule_restores_the_configured_values(tmp):
 
 
 @pytest.mark.parametrize('kw,match', [
-    (dict(params=dict(inter_loss_weight=0.), end=0), 'begin < end'),
-    (dict(params=dict(inter_loss_weight='x'), end=1), 'must be a number'),
+    (dict(params=dict(loss_inter=0.), end=0), 'begin < end'),
+    (dict(params=dict(loss_inter='x'), end=1), 'must be a number'),
     (dict(params={}, end=1), 'non-empty'),
 ])
 def test_param_schedule_config_errors(kw, match):
@@ -341,7 +341,7 @@ def test_param_schedule_config_errors(kw, match):
 
 def test_param_schedule_names_a_missing_attribute(tmp):
     hook = dict(type='ModelParamScheduleHook', end=1,
-                params=dict(inter_loss_wieght=0.))
+                params=dict(loss_intre=0.))
     runner, _ = _runner(tmp, hooks=_hooks() + [hook])
-    with pytest.raises(TypeError, match="'inter_loss_wieght'"):
+    with pytest.raises(TypeError, match="'loss_intre'"):
         runner.train()

@@ -7,7 +7,7 @@ import pytest
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
-from mmssl_ext.testing import (TINY_BACKBONE, TINY_PREPROCESSOR, dataloader,
+from mmssl_testing import (TINY_BACKBONE, TINY_PREPROCESSOR, dataloader,
                                runner_cfg, synthetic_dataset)
 
 N, K, D = 16, 3, 8

@@ -9,7 +9,7 @@ import torch
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
-from mmssl_ext.testing import (TINY_BACKBONE, TINY_PREPROCESSOR, dataloader,
+from mmssl_testing import (TINY_BACKBONE, TINY_PREPROCESSOR, dataloader,
                                run_in_processes, runner_cfg,
                                synthetic_dataset)
 

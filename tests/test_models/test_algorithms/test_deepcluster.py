@@ -7,7 +7,7 @@ from mmpretrain.structures import DataSample
 from mmssl_ext.models.algorithms.deepcluster import Sobel
 from mmssl_ext.models.memories import check_memories
 from mmssl_ext.registry import MODELS
-from mmssl_ext.testing import (TINY_PREPROCESSOR, dataloader, runner_cfg,
+from mmssl_testing import (TINY_PREPROCESSOR, dataloader, runner_cfg,
                                synthetic_dataset)
 from mmssl_ext.utils.dist import get_sample_idx
 

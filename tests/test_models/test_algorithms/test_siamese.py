@@ -195,3 +195,42 @@ def test_step_exposes_what_branches_read(name):
         assert step.views == [0, 1] and step.pair == (0, 1)
     assert step.framework == {'MoCo': 'moco', 'RingMoCo': 'moco'}.get(
         name, name.lower())
+
+
+def test_canaries_of_the_upstream_members_the_adapters_use():
+    """The adapters of ``siamese.py`` read MMPretrain internals; each member
+    they rely on is checked here, per method, so that an MMPretrain upgrade
+    that moves one fails with its name (the bit-for-bit tests above then
+    say whether the numbers still agree)."""
+    import inspect
+    from mmengine.model import ExponentialMovingAverage
+    from mmpretrain.models.selfsup.simclr import GatherLayer
+    from mmpretrain.models.utils import (batch_shuffle_ddp,
+                                         batch_unshuffle_ddp)
+    torch.manual_seed(0)
+    moco = MODELS.build(dict(FRAMEWORKS['MoCo'], backbone=BB))
+    # MoCo: the EMA encoder (backbone, neck), the (D, L) queue and its
+    # enqueue, shuffle-BN helpers
+    assert isinstance(moco.encoder_k, ExponentialMovingAverage)
+    assert moco.encoder_k.module[0] is not moco.backbone
+    assert tuple(moco.queue.shape) == (8, 8)  # (feat_dim, queue_len)
+    assert callable(moco._dequeue_and_enqueue)
+    x = torch.randn(4, 3, 16, 16)
+    shuffled, idx = batch_shuffle_ddp(x)
+    assert torch.equal(batch_unshuffle_ddp(shuffled, idx), x)
+    # SimCLR: the in-batch masks and the gather with gradient
+    simclr = MODELS.build(dict(FRAMEWORKS['SimCLR'], backbone=BB))
+    mask, pos_idx, neg_mask = simclr._create_buffer(4, torch.device('cpu'))
+    assert mask.shape == (8, 8) and neg_mask.shape == (8, 7)
+    assert len(pos_idx) == 2  # (row, column) indices of the positives
+    assert issubclass(GatherLayer, torch.autograd.Function)
+    # BYOL: the target network (an EMA of backbone + neck) and its update
+    byol = MODELS.build(dict(FRAMEWORKS['BYOL'], backbone=BB))
+    assert callable(byol.target_net.update_parameters)
+    assert byol.target_net(x)[0].shape == (4, 8)
+    # every framework: head.loss with the arguments the adapters pass
+    for name in ('MoCo', 'SimCLR', 'BYOL', 'SimSiam'):
+        model = moco if name == 'MoCo' else MODELS.build(
+            dict(FRAMEWORKS[name], backbone=BB))
+        params = list(inspect.signature(model.head.loss).parameters)
+        assert len(params) >= 2, (name, params)

@@ -82,7 +82,9 @@ def _message_hub():
 
 def build(algo, bsim=True, **mixture):
     cfg = copy.deepcopy(CFGS[algo])
-    cfg['type'] = f'BSIM{algo}' if bsim else algo
+    # BSIMMoCo is built on the package's ring-buffer MoCo
+    base = 'RingMoCo' if algo == 'MoCo' else algo
+    cfg['type'] = f'BSIM{algo}' if bsim else base
     if bsim:
         cfg['mixture'] = mixture
     return MODELS.build(cfg)
@@ -140,13 +142,14 @@ def test_moco_term_by_hand_and_queue():
     torch.manual_seed(0)
     model = build('MoCo', mix_mode='mixup')
     xa, xb = views()
-    queue0 = model.queue.clone()
+    queue0 = model.queue.queue.t().clone()  # (D, L)
     out = model.loss([xa, xb], None)
     # queue: this batch's keys written at 0..B-1, pointer moved, rest kept
-    assert int(model.queue_ptr) == B
-    assert torch.equal(model.queue[:, B:], queue0[:, B:])
-    assert not torch.equal(model.queue[:, :B], queue0[:, :B])
-    keys = model.queue[:, :B].t()  # momentum keys of view b
+    queue = model.queue.queue.t()
+    assert int(model.queue.ptr) == B
+    assert torch.equal(queue[:, B:], queue0[:, B:])
+    assert not torch.equal(queue[:, :B], queue0[:, :B])
+    keys = queue[:, :B].t()  # momentum keys of view b
     lam = out['bsim_lambda'].item()
     with torch.no_grad():
         xm = lam * xa + (1 - lam) * xa.flip(0)
@@ -160,7 +163,7 @@ def test_moco_term_by_hand_and_queue():
             float(q[i] @ keys[j]), negs, t)
     assert out['loss_bsim'].item() == pytest.approx(want / B, rel=1e-4)
     model.loss(views(seed=1), None)
-    assert int(model.queue_ptr) == 2 * B
+    assert int(model.queue.ptr) == 2 * B
 
 
 def test_simclr_term_by_hand_excludes_both_sources():
@@ -219,7 +222,7 @@ def test_symmetric_term_equals_main_term_under_reverse_pairing(algo):
     torch.manual_seed(0)
     model = build(algo)
     sym = copy.deepcopy(model)
-    sym.mixture.symmetric_mix = True
+    sym.branches[0].symmetric_mix = True
     x = views()
     torch.manual_seed(5)
     a = model.loss(x, None)['loss_bsim']
@@ -241,7 +244,7 @@ def test_knobs_run(algo, knobs):
     assert torch.isfinite(out['loss_bsim'])
     (out['loss_base'] + out['loss_bsim']).backward()
     if algo == 'MoCo':
-        assert int(model.queue_ptr) == B  # enqueued once per iteration
+        assert int(model.queue.ptr) == B  # enqueued once per iteration
 
 
 def test_random_pairing_symmetric_forwards_the_mirror():

@@ -121,6 +121,6 @@ def test_bsim_resume_is_exact(algo, tmp_path):
         assert torch.equal(bufs1[i]['momentum_buffer'],
                            bufs2[i]['momentum_buffer']), i
     if algo == 'BSIMMoCo':
-        assert int(state2['queue_ptr']) == (5 * 4) % 16
+        assert int(state2['queue.ptr']) == (5 * 4) % 16
     if algo == 'BSIMBYOL':  # the EMA target moved, and was restored
         assert any('target_net' in k for k in state1)

@@ -79,8 +79,6 @@ def test_partner_permutations():
     assert sorted(perm.tolist()) == list(range(16))
     g2 = torch.Generator().manual_seed(0)
     assert torch.equal(perm, partner_index(16, 'random', generator=g2))
-    with pytest.raises(ValueError, match='pairing'):
-        partner_index(4, 'shuffle')
 
 
 def test_random_pairing_mix_and_mirror_by_hand():
@@ -199,11 +197,4 @@ def test_bad_inputs_name_the_key():
         InstanceMixer(p_mixup=1.5)
     with pytest.raises(ValueError, match='pairing'):
         InstanceMixer(pairing='flip')
-    with pytest.raises(TypeError, match='floating point'):
-        InstanceMixer('mixup')(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
-    with pytest.raises(ValueError, match='drawn for'):
-        p = InstanceMixer().sample(4, (8, 8))
-        InstanceMixer.apply(torch.zeros(3, 1, 8, 8), p)
-    with pytest.raises(ValueError, match='alpha'):
-        sample_beta(0.0)
     assert math.isfinite(sample_beta(1e-3))

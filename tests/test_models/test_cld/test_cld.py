@@ -62,7 +62,7 @@ def _npid(group_head=True, length=6, momentum=0.5, temperature=0.1):
         neck=_identity_neck(group=group_head),
         memory=dict(type='FeatureMemory', length=length, feat_dim=3,
                     momentum=momentum),
-        group_head=dict(type='CLDGroupHead', num_groups=2, temperature=0.2,
+        group_head=dict(type='GroupBranch', num_groups=2, temperature=0.2,
                         loss_weight=0.5) if group_head else None,
         temperature=temperature)
 
@@ -96,9 +96,9 @@ def test_npid_full_softmax_and_bank_by_hand():
     # the group term is the (hand-checked) head on the normalised pooled
     # group features, weighted by lambda=0.5
     g = [torch.from_numpy(fv).float() for fv in f]
-    ref_g = model.group_head.loss(g[0], g[1])
+    ref_g = model.branches[0].head.loss(g[0], g[1])
     assert losses['loss_group'].item() == pytest.approx(
-        ref_g['loss_group'].item(), rel=1e-5)
+        0.5 * ref_g['loss_group'].item(), rel=1e-5)
     total = losses['loss_inst'] + losses['loss_group']
     total.backward()
     assert model.neck.group_proj.weight.grad.abs().sum() > 0
@@ -128,7 +128,7 @@ def test_mococld_three_views_by_hand():
         neck=_identity_neck(),
         head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
                   temperature=0.5),
-        group_head=dict(type='CLDGroupHead', num_groups=2),
+        group_head=dict(type='GroupBranch', num_groups=2),
         queue_len=8, feat_dim=3, momentum=0.001)
     queue0 = model.queue.queue.clone().double().numpy()
     views = _views(3, seed=1)
@@ -198,7 +198,7 @@ def test_bad_inputs_name_keys():
     with pytest.raises(ValueError, match='with_group'):
         NPIDCLD(backbone=PoolEncoder(), neck=_identity_neck(group=False),
                 memory=dict(type='FeatureMemory', length=4, feat_dim=3),
-                group_head=dict(type='CLDGroupHead', num_groups=2))
+                group_head=dict(type='GroupBranch', num_groups=2))
     moco_kw = dict(
         backbone=PoolEncoder(), neck=_identity_neck(),
         head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
@@ -220,7 +220,7 @@ def test_registered_and_built_from_config(tiny_backbone):
         neck=dict(type='CLDNeck', in_channels=32, out_channels=8,
                   proj_type='normed'),
         memory=dict(type='FeatureMemory', length=16, feat_dim=8),
-        group_head=dict(type='CLDGroupHead', num_groups=4)))
+        group_head=dict(type='GroupBranch', num_groups=4)))
     x = [torch.randn(4, 3, 16, 16) for _ in range(2)]
     losses = model.loss(x, _samples(range(4)))
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()

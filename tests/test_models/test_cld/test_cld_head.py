@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from mmssl_ext.models.cld.cld_head import CLDGroupHead, cross_level_loss
+from mmssl_ext.models.cld.group_branch import GroupBranch
 from mmssl_ext.models.cld.cld_neck import CLDNeck, NormedLinear
 from mmssl_ext.registry import MODELS
 
@@ -87,7 +88,7 @@ def test_neck_layouts():
 
 
 def test_group_kmeans_by_hand():
-    head = CLDGroupHead(num_groups=2, temperature=0.5, loss_weight=1.)
+    head = CLDGroupHead(num_groups=2, temperature=0.5)
     g = torch.tensor([G1, G2])
     labels, cents = head.group(g)
     assert labels.tolist() == [Y1, Y2]
@@ -96,13 +97,16 @@ def test_group_kmeans_by_hand():
 
 def test_group_loss_by_hand():
     tau, lam = 0.5, 0.3
-    head = CLDGroupHead(num_groups=2, temperature=tau, loss_weight=lam)
+    head = CLDGroupHead(num_groups=2, temperature=tau)
     # features are normalised inside: scaling a row must not matter
     g1 = torch.tensor(G1) * torch.tensor([[2.], [1.], [3.], [1.]])
     out = head.loss(g1, torch.tensor(G2))
     loss, acc = _hand_loss(tau)
     assert set(out) == {'loss_group', 'group_acc'}
-    assert out['loss_group'].item() == pytest.approx(lam * loss, rel=1e-5)
+    assert out['loss_group'].item() == pytest.approx(loss, rel=1e-5)
+    # the branch weights it by lambda
+    branch = GroupBranch(num_groups=2, temperature=tau, loss_weight=lam)
+    assert branch.loss_weight == lam and branch.head.temperature == tau
     assert out['group_acc'].item() == pytest.approx(acc)
     assert not out['group_acc'].requires_grad
     # the pure function, unweighted
@@ -196,7 +200,6 @@ def test_ncut_grouping_in_head():
     (dict(num_groups=2.5), 'num_groups'),
     (dict(num_groups=4, temperature=0.), 'temperature'),
     (dict(num_groups=4, temperature=-1), 'temperature'),
-    (dict(num_groups=4, loss_weight=-0.1), 'loss_weight'),
     (dict(num_groups=4, grouping='spectral'), 'grouping'),
     (dict(num_groups=4, num_iters=0), 'num_iters'),
     (dict(num_groups=4, num_eigvecs=0), 'num_eigvecs'),
@@ -204,6 +207,13 @@ def test_ncut_grouping_in_head():
 def test_bad_config_names_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
         CLDGroupHead(**kwargs)
+    with pytest.raises(ValueError, match=key):  # through the branch
+        GroupBranch(**kwargs)
+
+
+def test_bad_branch_weight_names_key():
+    with pytest.raises(ValueError, match='loss_weight'):
+        GroupBranch(num_groups=4, loss_weight=-0.1)
 
 
 def test_loss_shape_mismatch():

@@ -42,7 +42,7 @@ def _pipeline(num_views):
 def _model(kind):
     neck = dict(type='CLDNeck', in_channels=32, out_channels=8,
                 proj_type='normed')
-    group = dict(type='CLDGroupHead', num_groups=4, temperature=0.2,
+    group = dict(type='GroupBranch', num_groups=4, temperature=0.2,
                  loss_weight=0.8)
     if kind == 'npid':
         return dict(type='NPIDCLD', backbone=dict(TINY_BACKBONE), neck=neck,

@@ -75,8 +75,10 @@ def test_label_means_by_hand():
         m, torch.tensor([[3., 4.], [0., 0.], [3., 5.]]))
 
 
-def test_bad_args():
+def test_bad_args_are_checked_where_they_enter():
+    """ncut's arguments enter through CLDGroupHead, which checks them."""
+    from mmssl_ext.models.cld import CLDGroupHead
     with pytest.raises(ValueError, match='num_eigvecs'):
-        kway_normcuts(torch.randn(3, 2), 0)
-    with pytest.raises(ValueError, match='sigma'):
-        ncut_affinity(torch.randn(3, 2), sigma=0)
+        CLDGroupHead(num_groups=2, grouping='ncut', num_eigvecs=0)
+    with pytest.raises(ValueError, match='ncut_sigma'):
+        CLDGroupHead(num_groups=2, grouping='ncut', ncut_sigma=0)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from mmengine.logging import MessageHub
 from mmpretrain.models.selfsup import BYOL, MoCo, SimCLR, SimSiam
 
+from mmssl_ext.models.interfaces import LossWeighted
 from mmssl_ext.models.algorithms import NPID, RingMoCo
 from mmssl_ext.models.memories import ClusterMemory, find_memories
 from mmssl_ext.registry import HOOKS, MODELS
@@ -168,7 +169,7 @@ def test_group_branch_contrasts_in_batch_groups_of_two_online_views(fw):
             g = [branch.neck(model.backbone(x))[0] for x in views]
         want = branch.head.loss(g[0], g[1])
     assert out['loss_group'].item() == pytest.approx(
-        want['loss_group'].item(), rel=1e-5)
+        branch.loss_weight * want['loss_group'].item(), rel=1e-5)
     assert out['group_acc'].item() == pytest.approx(want['group_acc'].item())
     online = {'SimCLR': [8]}.get(fw, [4, 4])
     assert seen == online, seen
@@ -188,7 +189,8 @@ def test_group_branch_reads_the_neck_group_output():
         g1 = model.neck(model.backbone(views[1]))[1]
         # RingMoCo with two views: view 0 online, view 1 the key
         want = model.branches[0].head.loss(g0, g1)['loss_group']
-    assert out['loss_group'].item() == pytest.approx(want.item(), rel=1e-5)
+    assert out['loss_group'].item() == pytest.approx(
+        model.branches[0].loss_weight * want.item(), rel=1e-5)
 
 
 def test_stack_of_every_branch():
@@ -214,12 +216,13 @@ def test_stack_of_every_branch():
                                model.neck(model.backbone(x))[0])
 
 
-def test_weights_by_dotted_path():
-    """Every branch's weight is ``branches.<i>.loss_weight`` (and the
-    framework's ``base_loss_weight``) for ModelParamScheduleHook."""
+def test_weights_by_loss_key():
+    """Every weighted term is scheduled by its log key (LossWeighted)."""
     model = _build(composed('SimSiam', 'inter', 'group', 'mixture'))
-    params = {'base_loss_weight': 1., 'branches.0.loss_weight': 0.,
-              'branches.1.loss_weight': 0., 'branches.2.loss_weight': 0.}
+    assert isinstance(model, LossWeighted)
+    assert model.loss_weights() == dict(loss_base=1., loss_inter=0.25,
+                                        loss_group=0.5, loss_bsim=1.)
+    params = dict(loss_base=1., loss_inter=0., loss_group=0., loss_bsim=0.)
     hook = HOOKS.build(dict(type='ModelParamScheduleHook', end=1,
                             params=params))
     runner = SimpleNamespace(model=model, epoch=0)
@@ -231,8 +234,10 @@ def test_weights_by_dotted_path():
     runner.epoch = 1
     hook.before_train_epoch(runner)
     assert [b.loss_weight for b in model.branches] == [0.25, 0.5, 1.0]
-    assert model.branches[1].head.loss_weight == 0.5  # one storage
-    assert model.branches[2].term.beta_weight == 1.0
+    bad = HOOKS.build(dict(type='ModelParamScheduleHook', end=1,
+                           params=dict(loss_nope=0.)))
+    with pytest.raises(TypeError, match='loss_nope'):
+        bad.before_train(runner)
 
 
 def test_deepcopy_and_data_preprocessor():

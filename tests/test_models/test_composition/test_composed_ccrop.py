@@ -10,8 +10,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
 from mmengine.runner import Runner
 
-from mmssl_ext.datasets.box_store import find_box_dataset
-from mmssl_ext.engine.hooks import ContrastiveCropHook
+from mmssl_ext.ccrop.box_store import find_box_dataset
+from mmssl_ext.ccrop import ContrastiveCropHook
 from .tiny import PRE, composed, inter_branch
 
 N = 16

@@ -44,12 +44,12 @@ def _cfg(length=32, num_clusters=4, **kw):
 def _build(feats_seed=0, labels=None, **kw):
     torch.manual_seed(0)
     model = MODELS.build(_cfg(**kw))
-    n = model.memory.length
+    n = model.branches[0].memory.length
     g = torch.Generator().manual_seed(feats_seed)
     feats = torch.randn(n, 8, generator=g)
     if labels is None:
-        labels = torch.arange(n) % model.memory.num_clusters
-    model.memory.init_memory(feats, torch.as_tensor(labels))
+        labels = torch.arange(n) % model.branches[0].memory.num_clusters
+    model.branches[0].memory.init_memory(feats, torch.as_tensor(labels))
     model.train()
     return model
 
@@ -98,7 +98,7 @@ def test_losses_match_hand_computation():
         q = F.normalize(model.neck(model.backbone(inputs[0]))[0], dim=1)
         k = F.normalize(model.neck(model.backbone(inputs[1]))[0], dim=1)
     queue = model.queue.queue.clone()
-    bank = model.memory.bank.clone()
+    bank = model.branches[0].memory.bank.clone()
     losses = model.loss(inputs, samples)
 
     intra, inter = [], []
@@ -121,7 +121,7 @@ def test_inter_logits_are_dot_products_with_sampled_entries():
     idx = torch.tensor([1, 2, 3])
     pos, neg, pidx, nidx = model.branches[0].inter_logits(
         q, idx, torch.Generator().manual_seed(0))
-    lb, bank = model.memory.label_bank, model.memory.bank
+    lb, bank = model.branches[0].memory.label_bank, model.branches[0].memory.bank
     assert (lb[pidx] == lb[idx]).all()
     assert (lb[nidx] != lb[idx].view(-1, 1)).all()
     for i in range(3):
@@ -138,16 +138,16 @@ def test_online_relabel_and_replace_update_by_hand():
     inputs, samples = _batch(idx)
     with torch.no_grad():
         k = F.normalize(model.neck(model.backbone(inputs[1]))[0], dim=1)
-    centroids = model.memory.centroids.clone()
-    old = model.memory.label_bank[idx].clone()
+    centroids = model.branches[0].memory.centroids.clone()
+    old = model.branches[0].memory.label_bank[idx].clone()
     losses = model.loss(inputs, samples)
     # mu = 1.0: the entry is replaced by the momentum-encoder key
-    assert torch.allclose(model.memory.bank[idx], k, atol=1e-5)
+    assert torch.allclose(model.branches[0].memory.bank[idx], k, atol=1e-5)
     expect = torch.tensor([
         max(range(4), key=lambda c: float(centroids[c] @ k[i]))
         for i in range(4)
     ])
-    assert torch.equal(model.memory.label_bank[idx], expect)
+    assert torch.equal(model.branches[0].memory.label_bank[idx], expect)
     assert losses['change_ratio'].item() == pytest.approx(
         float((expect != old).float().mean()))
 
@@ -160,23 +160,24 @@ def test_offline_labels_momentum_update_without_relabel():
     inputs, samples = _batch(idx)
     with torch.no_grad():
         k = F.normalize(model.neck(model.backbone(inputs[1]))[0], dim=1)
-    old_bank = model.memory.bank[idx].clone()
-    old_labels = model.memory.label_bank.clone()
+    old_bank = model.branches[0].memory.bank[idx].clone()
+    old_labels = model.branches[0].memory.label_bank.clone()
     losses = model.loss(inputs, samples)
     assert 'change_ratio' not in losses
-    assert torch.equal(model.memory.label_bank, old_labels)
+    assert torch.equal(model.branches[0].memory.label_bank, old_labels)
     expect = F.normalize(0.5 * old_bank + 0.5 * k, dim=1)
-    assert torch.allclose(model.memory.bank[idx], expect, atol=1e-5)
+    assert torch.allclose(model.branches[0].memory.bank[idx], expect, atol=1e-5)
     # offline labels are replaced wholesale by the clustering hook
     new = torch.arange(32).flip(0) % 4
-    model.memory.set_clusters(None, new)
-    assert torch.equal(model.memory.label_bank, new)
+    model.branches[0].memory.set_clusters(None, new)
+    assert torch.equal(model.branches[0].memory.label_bank, new)
 
 
 def test_loss_weights_scale_terms():
     model = _build()
     other = copy.deepcopy(model)
-    other.intra_loss_weight = other.inter_loss_weight = 1.
+    other.set_loss_weight('loss_intra', 1.)
+    other.set_loss_weight('loss_inter', 1.)
     inputs, samples = _batch([0, 5, 9, 30])
     a = model.loss(inputs, samples)
     b = other.loss(inputs, samples)
@@ -184,7 +185,7 @@ def test_loss_weights_scale_terms():
         0.75 * b['loss_intra'].item(), rel=1e-4)
     assert a['loss_inter'].item() == pytest.approx(
         0.25 * b['loss_inter'].item(), rel=1e-4)
-    other.inter_loss_weight = 0.  # warm-up
+    other.set_loss_weight('loss_inter', 0.)  # warm-up
     c = other.loss(inputs, samples)
     assert c['loss_inter'].item() == 0.
 
@@ -222,7 +223,7 @@ def test_separate_inter_neck():
     assert model.neck.mlp[0].weight.grad is None
     with torch.no_grad():
         k2 = F.normalize(branch.neck(model.backbone(inputs[1]))[0], dim=1)
-    assert torch.allclose(model.memory.bank[[6, 7]], k2, atol=1e-5)
+    assert torch.allclose(model.branches[0].memory.bank[[6, 7]], k2, atol=1e-5)
 
 
 def test_state_dict_holds_all_state():
@@ -292,7 +293,7 @@ def test_config_builds(path):
         HOOKS.build(copy.deepcopy(h))
     assert cfg.custom_hooks[0].interval is None  # online labels
     model = MODELS.build(cfg.model)
-    assert model.memory.length == cfg.model.memory.length
+    assert model.branches[0].memory.length == cfg.model.memory.length
     del model
 
 
@@ -336,6 +337,6 @@ def test_ablation_switches_via_cfg_options():
     model = MODELS.build(cfg.model)
     branch = model.branches[0]
     assert type(branch.neg_sampler).__name__ == 'HardNegativeSampler'
-    assert not model.memory.online_labels and branch.neck is not None
+    assert not model.branches[0].memory.online_labels and branch.neck is not None
     assert branch.head.cos_margin is None
     assert branch.head.arc_margin == 0.5

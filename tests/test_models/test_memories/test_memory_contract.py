@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn as nn
 
+from mmssl_ext.models.invp import NeighbourMemory
 from mmssl_ext.models.memories import (ClusterMemory, ClusterState,
                                        FeatureMemory, LabelMemory,
-                                       NeighbourMemory, check_memories,
-                                       find_memories)
+                                       check_memories, find_memories)
 from mmssl_ext.utils.seeding import seeded_generator
 
 T = torch.tensor

@@ -71,7 +71,7 @@ def capture(runner) -> dict:
     st['loop.iter'], st['loop.epoch'] = runner.iter, runner.epoch
     ds = runner.train_dataloader.dataset
     try:
-        from mmssl_ext.datasets.box_store import find_box_dataset
+        from mmssl_ext.ccrop.box_store import find_box_dataset
         st['ccrop.boxes'] = find_box_dataset(ds).store.boxes.clone()
     except TypeError:
         pass
@@ -195,7 +195,7 @@ def _state_devices(runner, device) -> dict:
     }
     by_design = {}
     try:
-        from mmssl_ext.datasets.box_store import find_box_dataset
+        from mmssl_ext.ccrop.box_store import find_box_dataset
         b = find_box_dataset(runner.train_dataloader.dataset).store.boxes
         by_design['ContrastiveCropDataset.store.boxes'] = (
             f'{tuple(b.shape)} cpu shared memory (read by data-loader '

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from mmssl_ext.models.memories import NeighbourMemory
-from mmssl_ext.models.memories.neighbour_memory import nearest_others
+from mmssl_ext.models.invp import NeighbourMemory
+from mmssl_ext.models.invp.neighbour_memory import nearest_others
 
 T = torch.tensor
 

@@ -4,7 +4,7 @@ from typing import Dict
 import torch
 
 from mmssl_ext.registry import MODELS
-from .feature_memory import FeatureMemory
+from ..memories.feature_memory import FeatureMemory
 
 
 def nearest_others(ranked: torch.Tensor, idx: torch.Tensor,

@@ -32,7 +32,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from torch.utils.data import DataLoader, Dataset
 
-from mmssl_ext.datasets.box_store import find_box_dataset
+from .box_store import find_box_dataset
 from mmssl_ext.registry import HOOKS
 from mmssl_ext.utils.extract import extract_features
 
@@ -131,17 +131,6 @@ class _PipelineView(Dataset):
         return self.pipeline(self.dataset.get_data_info(idx))
 
 
-def _get_module(model, path: str):
-    m = model
-    for name in path.split('.'):
-        if not hasattr(m, name):
-            raise AttributeError(
-                f"ContrastiveCropHook: encoder='{path}' does not name a "
-                f'submodule of {type(model).__name__} (missing {name!r})')
-        m = getattr(m, name)
-    return m
-
-
 @HOOKS.register_module()
 class ContrastiveCropHook(Hook):
     """Refresh ContrastiveCrop boxes from the encoder's heatmaps.
@@ -225,7 +214,13 @@ class ContrastiveCropHook(Hook):
         if self.encoder is None:
             out = ori.extract_feat(inputs)
         else:
-            out = _get_module(ori, self.encoder)(inputs)
+            try:
+                encoder = ori.get_submodule(self.encoder)
+            except AttributeError as e:
+                raise AttributeError(
+                    f"ContrastiveCropHook: encoder='{self.encoder}' does not "
+                    f'name a submodule of {type(ori).__name__} ({e})') from e
+            out = encoder(inputs)
         if isinstance(out, (list, tuple)):
             out = out[-1]
         if out.dim() != 4:
@@ -305,12 +300,10 @@ class ContrastiveCropHook(Hook):
             self._pending_state = None
 
     def _load_state(self, box_ds, state, runner) -> None:
-        if tuple(state['boxes'].shape) != tuple(box_ds.store.boxes.shape):
-            runner.logger.warning(
-                'ContrastiveCrop: the checkpoint holds boxes of shape '
-                f"{tuple(state['boxes'].shape)} but the training set has "
-                f'{len(box_ds)} samples; boxes not restored')
-            return
+        # the memory contract: one row per sample, a mismatch raises
+        box_ds.store.check_length(
+            len(state['boxes']), key="the checkpoint's ContrastiveCrop "
+            f"boxes ('{CKPT_KEY}.boxes')")
         box_ds.store.load_state_dict(state)
         self.last_refresh_epoch = int(state.get('last_refresh_epoch', -1))
 

@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 import torch
 
 from mmssl_ext.registry import DATASETS
-from .transforms.contrastive_crop import CCROP_BOX_KEY, check_box
+from .transform import CCROP_BOX_KEY, check_box
 
 FULL_BOX = (0., 0., 1., 1.)
 #: Key of the box state in checkpoints (``ContrastiveCropHook``) and in the
@@ -82,6 +82,17 @@ class SharedBoxStore:
 
     def __len__(self) -> int:
         return self.boxes.shape[0]
+
+    def check_length(self, n: int, key: str) -> None:
+        """The memory contract (one row per sample): raise a ValueError
+        naming ``key`` unless ``n`` rows (e.g. of a checkpoint) fit the
+        data set's ``len(self)``."""
+        if int(n) != len(self):
+            raise ValueError(
+                f'{key} has {n} rows but the training data set has '
+                f'{len(self)} samples (one box per sample, in data-set '
+                'order): resume with the training set the checkpoint was '
+                'written with')
 
     @property
     def active(self) -> bool:

@@ -1,14 +1,15 @@
 """Frozen-feature probes of a representation: weighted kNN with a full or a
 few-label bank, and a linear probe. They take features already extracted
 (``mmssl_ext.utils.extract.extract_features``), so one extraction serves
-every probe; the digits benchmark and ``tools/demo.py`` report all three.
+every probe; the digits benchmark and ``tools/demo.py`` report all three
+(benchmark helpers: not part of the library).
 """
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from .knn_classify import knn_classify
+from mmssl_ext.evaluation.functional import knn_classify
 
 
 def _num_classes(*labels: torch.Tensor) -> int:

@@ -1,3 +1,0 @@
-from .odc_neck import ODCNeck
-
-__all__ = ['ODCNeck']
