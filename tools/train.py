@@ -8,7 +8,17 @@ Multi-process: ``tools/dist_train.sh CONFIG N`` (NCCL on GPUs, gloo on CPU).
 Before the Runner is built, the config's arguments of this package's
 classes are checked against their constructors: a misspelled key stops with
 one line per problem and a "did you mean" (``mmssl_ext.utils.config_check``,
-exit status 2).
+exit status 2), and an unwritable work directory is named (exit status 2).
+
+Long runs (docs/getting_started.md, "Long runs on a cluster"): SIGTERM /
+SIGUSR1 stop every rank at the same iteration with one complete checkpoint
+and exit status 75, which tools/slurm_train.sh turns into a requeue
+(``mmssl_ext.engine.hooks.preemption_hook``). After a requeue or a torchrun
+restart (``SLURM_RESTART_COUNT`` / ``TORCHELASTIC_RESTART_COUNT`` > 0)
+``--resume`` is the default. Auto-resume checks the newest checkpoint and
+refuses a damaged one, naming the newest intact one (``--resume-fallback``
+takes it); resuming with a changed config is refused, naming the keys
+(``--allow-config-change``).
 """
 import argparse
 import os
@@ -31,6 +41,13 @@ def parse_args():
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or (no value) from the '
         'latest checkpoint in the work directory')
+    parser.add_argument(
+        '--resume-fallback', action='store_true',
+        help='with auto-resume: if the newest checkpoint is damaged, resume '
+        'from the newest intact one (otherwise: stop and name it)')
+    parser.add_argument(
+        '--allow-config-change', action='store_true',
+        help='resume even though the config differs from the checkpoint\'s')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision training')
     parser.add_argument('--no-validate', action='store_true',
@@ -89,7 +106,18 @@ def merge_args(cfg, args):
 
 
 def main():
+    # first thing: a preemption signal from now on is recorded, not fatal
+    from mmssl_ext.engine.hooks.preemption_hook import (
+        EXIT_PREEMPTED, PREEMPT_FILE_ENV, ConfigChangedError,
+        TrainingPreempted, install_preemption_handlers)
+    install_preemption_handlers()
     args = parse_args()
+    from mmssl_ext.utils.resume import (DamagedCheckpointError,
+                                        check_work_dir_writable,
+                                        resolve_auto_resume, restart_count)
+    restarts, restart_var = restart_count()
+    if restarts and args.resume is None:
+        args.resume = 'auto'  # requeued / restarted: continue the run
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     import mmssl_ext  # noqa: F401  (checkpoint allow-list, registries)
@@ -108,11 +136,43 @@ def main():
     if ckpt_hook is not None and not ckpt_hook.get('backend_args'):
         # atomic checkpoint writes unless the config chose a backend
         ckpt_hook.backend_args = dict(backend=ATOMIC_BACKEND)
+    hooks = cfg.setdefault('default_hooks', ConfigDict())
+    if 'preemption' not in hooks:  # configs without our default runtime
+        hooks.preemption = dict(type='PreemptionHook')
+    if hooks.preemption is not None and args.allow_config_change:
+        hooks.preemption.allow_config_change = True
+    try:  # before anything trains
+        check_work_dir_writable(cfg.work_dir)
+        if ckpt_hook is not None and ckpt_hook.get('out_dir'):
+            check_work_dir_writable(ckpt_hook.out_dir,
+                                    'default_hooks.checkpoint.out_dir')
+        if args.resume == 'auto':
+            found = resolve_auto_resume(cfg.work_dir, args.resume_fallback)
+            if restarts:
+                print(f'{restart_var}={restarts}: resuming from {found}'
+                      if found else f'{restart_var}={restarts}: no '
+                      'checkpoint yet, starting from the beginning',
+                      flush=True)
+            if found is not None:
+                print(f'Auto resumed from the latest checkpoint {found}.',
+                      flush=True)
+                cfg.resume, cfg.load_from = True, found
+    except (PermissionError, DamagedCheckpointError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
     setup_distributed_cpu(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
         RUNNERS.build(cfg)
-    with checked_checkpoint_loading():  # errors that name the file
-        runner.train()
+    try:
+        with checked_checkpoint_loading():  # errors that name the file
+            runner.train()
+    except TrainingPreempted:
+        runner.call_hook('after_run')  # close the logs
+        teardown_distributed()
+        sys.exit(0 if os.environ.get(PREEMPT_FILE_ENV) else EXIT_PREEMPTED)
+    except ConfigChangedError as e:
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
     teardown_distributed()
 
 

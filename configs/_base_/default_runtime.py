@@ -24,6 +24,10 @@ default_hooks = dict(
     # every memory (bank, labels, neighbour table) has one row per training
     # sample, checked before training
     memory_check=dict(type='MemoryCheckHook'),
+    # SIGTERM / SIGUSR1: every rank stops at the same iteration, one
+    # complete checkpoint, exit status 75 (requeue); exact mid-epoch resume
+    # (RNG states of every rank, batches already trained are skipped)
+    preemption=dict(type='PreemptionHook'),
 )
 
 env_cfg = dict(

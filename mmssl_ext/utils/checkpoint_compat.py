@@ -93,8 +93,10 @@ falling back to an older checkpoint (which could discard days of training
 unnoticed): the message tells the user to pass ``--resume <older .pth>``
 or delete the bad file.
 """
+import errno
 import os
 import os.path as osp
+import shutil
 import tempfile
 import time
 from contextlib import contextmanager
@@ -117,6 +119,42 @@ _NUMPY_DTYPE_CLASSES = (
 
 class CheckpointLoadError(RuntimeError):
     """A checkpoint file could not be read; the message names the file."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written for lack of space (or a file-size
+    limit); the message names the path, the size needed and the space
+    left. The previous file under that name is untouched."""
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, 'EDQUOT', -1)}
+
+
+def _no_space_error(err: OSError, filepath: str,
+                    needed: int) -> CheckpointWriteError:
+    dirname = osp.dirname(filepath)
+    try:
+        free = f'{shutil.disk_usage(dirname).free:,} bytes free on its ' \
+            'file system'
+    except OSError:
+        free = 'free space unknown'
+    limit = ''
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if soft != resource.RLIM_INFINITY:
+            limit = f', file-size limit (ulimit -f) {soft:,} bytes'
+    except (ImportError, OSError, ValueError):
+        pass
+    e = CheckpointWriteError(
+        err.errno,
+        f'Cannot write checkpoint "{filepath}": {err.strerror}: '
+        f'{needed:,} bytes needed, {free}{limit}. The previous file under '
+        'this name (if any) is untouched and no partial file is left. Free '
+        'space, or save checkpoints elsewhere '
+        '(`default_hooks.checkpoint.out_dir`).')
+    e.filename = filepath
+    return e
 
 
 def _checkpoint_globals() -> list:
@@ -193,7 +231,10 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, os.PathLike]) -> None:
     target with :func:`os.replace`. A symlink target is resolved first (the
     link is kept and its destination replaced). The new file gets the usual
     ``0o666 & ~umask`` permissions. On any error the temporary file is
-    removed and the previous target (if any) is left untouched. After a
+    removed and the previous target (if any) is left untouched; lack of
+    space (``ENOSPC``, ``EDQUOT``, ``EFBIG`` from a file-size limit) raises
+    :class:`CheckpointWriteError` naming the path, the bytes needed and the
+    space left. After a
     successful write, temporaries of the same target left by a killed writer
     are removed (so re-saving ``iter_8.pth`` after resuming cleans up the
     partial ``iter_8.pth`` of the run that died).
@@ -209,11 +250,16 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, os.PathLike]) -> None:
             os.chmod(tmp, 0o666 & ~_current_umask())
         except OSError:
             pass
-        with os.fdopen(fd, 'wb') as f:
-            fd = -1
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                fd = -1
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            if e.errno in _NO_SPACE:
+                raise _no_space_error(e, filepath, len(data)) from e
+            raise
         os.replace(tmp, filepath)
         tmp = None
     finally:

@@ -30,7 +30,7 @@ def setup_distributed_cpu(cfg, launcher: str) -> bool:
             if key not in os.environ:
                 raise RuntimeError(f'--launcher pytorch needs ${key}; start '
                                    'with tools/dist_train.sh or torchrun')
-        torch_dist.init_process_group(backend='gloo')
+        _init_gloo()
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
     cfg.env_cfg.dist_cfg['backend'] = 'gloo'
     wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False)
@@ -38,6 +38,29 @@ def setup_distributed_cpu(cfg, launcher: str) -> bool:
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     return True
+
+
+def _init_gloo() -> None:
+    """``init_process_group('gloo')`` from torchrun's environment. After an
+    elastic restart (``TORCHELASTIC_RESTART_COUNT`` > 0) torchrun's store
+    still holds the keys of the previous attempt (the listening addresses
+    of the dead workers), which a new rank could read before its peer
+    overwrites them (``Gloo connectFullMesh failed ... Connection
+    refused``): each attempt uses its own key prefix."""
+    restart = os.environ.get('TORCHELASTIC_RESTART_COUNT')
+    if restart is None:
+        torch_dist.init_process_group(backend='gloo')
+        return
+    from datetime import timedelta
+    rank, world = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])
+    agent = os.environ.get('TORCHELASTIC_USE_AGENT_STORE',
+                           '').lower() == 'true'
+    store = torch_dist.TCPStore(
+        os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), world,
+        is_master=not agent and rank == 0, timeout=timedelta(minutes=30))
+    torch_dist.init_process_group(
+        backend='gloo', rank=rank, world_size=world,
+        store=torch_dist.PrefixStore(f'mmssl_ext/attempt_{restart}/', store))
 
 
 def teardown_distributed() -> None:

@@ -41,9 +41,10 @@ def test_train_then_resume_then_test(tmp_path):
     # the checkpoint loads with torch's safe default (weights_only=True)
     ckpt = torch.load(osp.join(work, 'epoch_1.pth'))
     assert 'state_dict' in ckpt and 'queue' in ckpt['state_dict']
-    # auto-resume from the latest checkpoint continues to epoch 2
+    # auto-resume from the latest checkpoint continues to epoch 2 (the
+    # config's max_epochs instead of the first run's 1: a deliberate change)
     out = _run([sys.executable, 'tools/train.py', CFG, '--work-dir', work,
-                '--resume'])
+                '--resume', '--allow-config-change'])
     assert 'Resumed' in out or 'resumed' in out
     assert osp.exists(osp.join(work, 'epoch_2.pth'))
     out = _run([sys.executable, 'tools/test.py', CFG,

@@ -4,10 +4,11 @@ from .memory_check_hook import MemoryCheckHook
 from .model_param_schedule_hook import ModelParamScheduleHook
 from .nonfinite_loss_hook import NonFiniteLossHook
 from .offline_cluster_hook import OfflineClusterHook
+from .preemption_hook import PreemptionHook
 from .val_before_train_hook import ValBeforeTrainHook
 
 __all__ = [
     'ClusterMemoryHook', 'DiagnosticsHook',
     'MemoryCheckHook', 'ModelParamScheduleHook', 'NonFiniteLossHook',
-    'OfflineClusterHook', 'ValBeforeTrainHook'
+    'OfflineClusterHook', 'PreemptionHook', 'ValBeforeTrainHook'
 ]
