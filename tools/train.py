@@ -8,7 +8,9 @@ Multi-process: ``tools/dist_train.sh CONFIG N`` (NCCL on GPUs, gloo on CPU).
 Before the Runner is built, the config's arguments of this package's
 classes are checked against their constructors: a misspelled key stops with
 one line per problem and a "did you mean" (``mmssl_ext.utils.config_check``,
-exit status 2).
+exit status 2); a data folder the config names but that does not exist stops
+with its config key (``data_root``) and the documentation section on the
+data layout (``mmssl_ext.utils.data_check``, exit status 2).
 """
 import argparse
 import os
@@ -98,6 +100,12 @@ def main():
     try:  # before the Runner logs and builds anything
         check_config_arguments(cfg)
     except UnknownConfigKeyError as e:
+        print(f'error: {args.config}: {e}', file=sys.stderr)
+        sys.exit(2)
+    from mmssl_ext.utils.data_check import MissingDataError, check_data_roots
+    try:  # a missing data folder: the key to set, not a deep traceback
+        check_data_roots(cfg)
+    except MissingDataError as e:
         print(f'error: {args.config}: {e}', file=sys.stderr)
         sys.exit(2)
     from mmssl_ext.utils.checkpoint_compat import (ATOMIC_BACKEND,
