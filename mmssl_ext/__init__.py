@@ -10,11 +10,13 @@ import warnings
 
 from .version import __version__
 from .utils.checkpoint_compat import allow_mmengine_checkpoints
+from .utils.config_prefix import register_config_prefix
 from .utils.numpy2_compat import patch_mmcv_adjust_hue
 
 # Stack incompatibilities, each fixed in one documented place:
 allow_mmengine_checkpoints()  # weights_only allow-list, 'atomic_local' backend
 patch_mmcv_adjust_hue()  # mmcv 2.1 ColorJitter(hue) under NumPy 2
+register_config_prefix()  # `mmssl_ext::` config bases (MMEngine's table)
 
 
 def _soft_version_check() -> None:

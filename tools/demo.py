@@ -60,6 +60,8 @@ def _run(task):
     os.chdir(ROOT)
     sys.path.insert(0, ROOT)
     import mmssl_ext  # noqa: F401
+    from mmssl_ext.utils.quiet import silence_known_warnings
+    silence_known_warnings()  # known-harmless notices, this entry point only
     from digits_rows import (curve_of, evaluate_features, prepare,
                              raw_pixel_features, test_features)
     from mmengine.runner import Runner
@@ -75,6 +77,7 @@ def _run(task):
         # hook listings
         cfg.default_hooks.logger = dict(type='LoggerHook', interval=20)
         runner = Runner.from_cfg(cfg)
+        silence_known_warnings(runner.logger)
         for h in runner.logger.handlers:
             h.setLevel(logging.INFO)
         runner.logger.setLevel(logging.INFO)
@@ -84,6 +87,7 @@ def _run(task):
         feats = test_features(runner, cfg)
         # the same network at initialisation (same seed, same init)
         init = Runner.from_cfg(cfg.copy())
+        silence_known_warnings(init.logger)
         init._init_model_weights()
         out['init'] = evaluate_features(*test_features(init, cfg))
     out.update(evaluate_features(*feats))

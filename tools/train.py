@@ -80,6 +80,11 @@ def merge_args(cfg, args):
             continue
         loader = deepcopy(default_loader)
         loader.update(cfg[field])
+        if isinstance(loader.get('collate_fn'), dict):
+            # a loader inherited from a `pkg::` base (`mmssl_ext::`,
+            # `mmpretrain::`) has its collate_fn tagged with `_scope_`, which
+            # MMEngine would pass to the function as an argument
+            loader.collate_fn.pop('_scope_', None)
         if args.no_pin_memory:
             loader.pin_memory = False
         if args.no_persistent_workers or loader.get('num_workers', 0) == 0:
@@ -92,9 +97,11 @@ def merge_args(cfg, args):
 
 def main():
     args = parse_args()
+    import mmssl_ext  # noqa: F401  (before the config: `mmssl_ext::` bases)
+    from mmssl_ext.utils.quiet import silence_known_warnings
+    silence_known_warnings()  # known-harmless notices, this entry point only
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
-    import mmssl_ext  # noqa: F401  (checkpoint allow-list, registries)
     from mmssl_ext.utils.config_check import (UnknownConfigKeyError,
                                               check_config_arguments)
     try:  # before the Runner logs and builds anything
@@ -119,6 +126,7 @@ def main():
     setup_distributed_cpu(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
         RUNNERS.build(cfg)
+    silence_known_warnings(runner.logger)
     with checked_checkpoint_loading():  # errors that name the file
         runner.train()
     teardown_distributed()

@@ -89,7 +89,7 @@ def test_get_flops_counts_the_backbone_of_our_model(capsys):
     from mmengine.analysis import get_model_complexity_info
 
     # the backbone alone, counted by MMEngine: what extract_feat runs
-    model = tool.build_model(DIGITS)
+    model = tool.build_model(DIGITS).eval()  # BatchNorm counted as in eval
     ref = get_model_complexity_info(model.backbone, (3, 32, 32),
                                     show_table=False, show_arch=False)
     assert res['flops'] == ref['flops'] > 0

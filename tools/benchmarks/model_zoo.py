@@ -4,21 +4,30 @@ metafile.yml``, OpenMMLab / mim format) in step with the config folders.
     python tools/benchmarks/model_zoo.py --write   # (re)write the metafiles
     python tools/benchmarks/model_zoo.py --check   # exit 1 if out of date
 
-Every config of a method folder becomes one ``Models`` row whose metadata
-(epochs, total batch size, training data, architecture) is read from the
-OpenMMLab file name. No checkpoint has been trained and published for this
-package yet, so rows carry ``Results: null`` and no ``Weights``; ``--write``
-keeps ``Results``, ``Weights``, ``Weights SHA256`` (checked by
-``mmssl_ext.utils.hub.load_checkpoint_verified``) and ``Downstream`` that a
-maintainer has filled in by hand, so publishing a checkpoint means editing
-its row, not this script.
+Every config of a method folder (and of ``configs/composition/``) becomes
+one ``Models`` row whose metadata (epochs, total batch size, training data,
+architecture) is read from the OpenMMLab file name. No checkpoint has been
+trained and published for this package yet, so rows carry ``Results: null``
+and no ``Weights``; ``--write`` keeps the fields a maintainer fills in by
+hand when publishing one (:data:`KEPT`: ``Results``, ``Weights``, ``Weights
+SHA256`` or ``Weights SHA256 Prefix`` -- checked by
+``mmssl_ext.utils.hub.load_checkpoint_verified`` --, ``Training Log``,
+``Downstream``; ``tools/model_converters/publish_model.py`` prints them),
+so publishing a checkpoint means editing its row, not this script.
 
-The checkpoints the methods' authors released are extra rows (names ending
-in ``_authors``) generated from :data:`RELEASED`: the URL exactly as the
-authors publish it (``Weights`` and ``Converted From``), the numbers the
-authors report for it (every ``Results`` entry says where in ``Reported
-By``), and the command that converts it into a backbone file
-(``Conversion``). ``--check`` fails if a metafile's copy differs.
+The checkpoints the methods' authors released (rows ``*_authors``) and
+MMSelfSup's checkpoints of the NPID, ODC and DeepCluster baselines (rows
+``*_mmselfsup-0x`` / ``-1x``) are extra rows generated from
+:data:`RELEASED`: ``Weights`` only where the release is a direct file URL
+(a Google Drive share page is kept under ``Converted From: Weights`` with
+``Download`` saying how to fetch the file), the numbers reported for it
+with the protocol and who reported them in the Task name (modelindex and
+``mim`` keep nothing else of a result; ``Reported By`` says where exactly)
+and the command that converts it into a backbone file (``Conversion``).
+``--check`` fails if a metafile's copy differs, and if a config directly
+under ``configs/`` is anything but an alias of an indexed recipe
+(``configs/interclr_r50.py``: the index lists the recipe it inherits, not
+the same model twice).
 """
 import argparse
 import copy
@@ -162,22 +171,28 @@ def _drive_download(file_id: str) -> str:
 def _result(task: str, protocol: str, by: str, where: str, dataset: str,
             metrics: dict) -> dict:
     """One ``Results`` entry. The protocol and who reported the number are
-    part of the Task name, the one place modelindex / mim keep them;
-    ``Reported By`` says where exactly."""
+    part of the Task name, the one place modelindex keeps them
+    (``Reported By`` says where exactly); ``mim search`` shows only
+    ``<Dataset>/<metric>``, so a metric measured with a protocol other than
+    the standard one says which in its name too (:func:`_linear`)."""
     return {'Task': f'{task} ({protocol}; reported by {by})',
             'Dataset': dataset, 'Metrics': dict(metrics),
             'Reported By': where if where.startswith(by) else
             f'{by}: {where}'}
 
 
-def _linear(top1: float, protocol: str, by: str, where: str) -> dict:
+def _linear(top1: float, protocol: str, by: str, where: str,
+            label: Optional[str] = None) -> dict:
+    """Linear top-1 on ImageNet-1k; ``label`` names a non-standard protocol
+    in the metric (``Top 1 Accuracy (multi-head, Feature5)``)."""
+    metric = 'Top 1 Accuracy' + (f' ({label})' if label else '')
     return _result('Linear Classification', protocol, by, where,
-                   'ImageNet-1k', {'Top 1 Accuracy': top1})
+                   'ImageNet-1k', {metric: top1})
 
 
 def _voc_svm(m_ap: float, by: str, where: str) -> dict:
     return _result('SVM Classification', 'VOC07 SVM on Feature5', by, where,
-                   'PASCAL VOC2007', {'mAP': m_ap})
+                   'PASCAL VOC2007', {'mAP (SVM on Feature5)': m_ap})
 
 
 def _mmselfsup_row(name: str, url: str, branch: str, method: str,
@@ -214,6 +229,7 @@ _DC_CFG = ('configs/deepcluster/deepcluster-sobel_resnet50_8xb64-steplr-'
 _0X = 'MMSelfSup 0.x configs/selfsup/{}/README.md ({})'
 _AVGPOOL = 'MoCo protocol, AvgPool, 100 epochs'
 _MHEAD = 'multi-head protocol, Feature5'
+_MHEAD_LABEL = 'multi-head, Feature5'
 
 #: Checkpoints released by the methods' authors (rows ``*_authors``) and
 #: MMSelfSup's checkpoints of the baselines (rows ``*_mmselfsup-0x`` /
@@ -233,7 +249,7 @@ RELEASED = {
         'Results': [
             _linear(68.04, _MHEAD, AUTHORS,
                     _0X.format('interclr', 'ImageNet linear evaluation, '
-                               'Feature5')),
+                               'Feature5'), label=_MHEAD_LABEL),
             _voc_svm(85.24, AUTHORS,
                      _0X.format('interclr', 'VOC SVM, best layer feature5'))],
         'Weights': _INTERCLR_URL,
@@ -260,7 +276,8 @@ RELEASED = {
                     'say which run the released file is'),
             _result('Semi-supervised Classification', '1% labels, '
                     'fine-tuned', AUTHORS, 'paper (arXiv 2010.11694, '
-                    'abstract)', 'ImageNet-1k', {'Top 5 Accuracy': 78.2})],
+                    'abstract)', 'ImageNet-1k',
+                    {'Top 5 Accuracy (1% labels)': 78.2})],
         'Download': _drive_download('1mE1WafTJbEdJav5wF98I_RvTksSxuRpU'),
         'Converted From': {
             'Weights': _drive_page('1mE1WafTJbEdJav5wF98I_RvTksSxuRpU'),
@@ -305,7 +322,8 @@ RELEASED = {
                     'npid', 'ImageNet linear evaluation, AvgPool; also its '
                     'metafile.yml; docs/en/model_zoo.md lists 58.97')),
                 _linear(58.41, _MHEAD, MMSELFSUP, _0X.format(
-                    'npid', 'ImageNet linear evaluation, Feature5')),
+                    'npid', 'ImageNet linear evaluation, Feature5'),
+                    label=_MHEAD_LABEL),
                 _voc_svm(76.75, MMSELFSUP, _0X.format(
                     'npid', 'VOC SVM, best layer feature5'))],
             _NPID_CFG, log=_MMSELFSUP + 'npid/npid_resnet50_8xb32-steplr-'
@@ -331,7 +349,8 @@ RELEASED = {
                         'configs/selfsup/odc/metafile.yml and docs/en/'
                         'model_zoo.md (its README\'s AvgPool column: 53.42)'),
                 _linear(57.70, _MHEAD, MMSELFSUP, _0X.format(
-                    'odc', 'ImageNet linear evaluation, Feature5')),
+                    'odc', 'ImageNet linear evaluation, Feature5'),
+                    label=_MHEAD_LABEL),
                 _voc_svm(78.42, MMSELFSUP, _0X.format(
                     'odc', 'VOC SVM, best layer feature5'))],
             _ODC_CFG, log=_MMSELFSUP + 'odc/odc_resnet50_8xb64-steplr-440e_'
@@ -348,7 +367,8 @@ RELEASED = {
                     'deepcluster', 'ImageNet linear evaluation, AvgPool; '
                     'also its metafile.yml')),
                 _linear(51.68, _MHEAD, MMSELFSUP, _0X.format(
-                    'deepcluster', 'ImageNet linear evaluation, Feature5')),
+                    'deepcluster', 'ImageNet linear evaluation, Feature5'),
+                    label=_MHEAD_LABEL),
                 _voc_svm(74.26, MMSELFSUP, _0X.format(
                     'deepcluster', 'VOC SVM, best layer feature5'))],
             _DC_CFG, conversion_args=f'--config {_DC_CFG} --verify'),
