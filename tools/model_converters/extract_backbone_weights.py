@@ -664,7 +664,9 @@ def verify_state_dict(sd: Dict, backbone_cfg: dict,
         model.eval()
         with torch.no_grad():
             size = 32 if 'CIFAR' in str(backbone_cfg.get('type')) else 64
-            out = model(torch.zeros(1, 3, size, size))
+            # DeepCluster's Sobel ResNet takes 2 channels
+            channels = backbone_cfg.get('in_channels', 3)
+            out = model(torch.zeros(1, channels, size, size))
         out = out[-1] if isinstance(out, (tuple, list)) else out
         report['forward_shape'] = tuple(out.shape)
     return report
