@@ -1,6 +1,7 @@
 """Known-harmless notices that a user of this package's entry points can do
-nothing about, silenced there (``tools/train.py``, ``tools/demo.py``) and
-nowhere else: importing ``mmssl_ext`` changes no filter.
+nothing about, silenced there (``tools/train.py``; ``tools/demo.py`` through
+the runs of ``benchmarks/bench_quality_digits.py`` it starts) and nowhere
+else: importing ``mmssl_ext`` changes no filter.
 
 * MMEngine's own hooks create a ``FileClient`` (``CheckpointHook``,
   ``LoggerHook``), which logs that ``FileClient`` and its ``HardDiskBackend``
