@@ -11,12 +11,14 @@ PIN = ("'pin_memory' argument is set as true but no accelerator is found, "
        "then device pinned memory won't be used.")
 
 
-def test_importing_the_package_changes_no_warning_filter():
-    # the stack adds filters of its own when imported (torch, numpy ...)
-    code = ('import torch, mmengine, mmpretrain, warnings; '
-            'before = list(warnings.filters); '
-            'import mmssl_ext, mmssl_ext.utils.quiet; '
-            'assert warnings.filters == before, "filters changed"')
+def test_importing_the_package_silences_nothing():
+    """After ``import mmssl_ext`` (and whatever the stack adds on import),
+    the known notices still show: only the entry points silence them."""
+    code = (
+        'import warnings, mmssl_ext, mmssl_ext.utils.quiet\n'
+        'with warnings.catch_warnings(record=True) as seen:\n'
+        f'    warnings.warn({PIN!r}, UserWarning)\n'
+        'assert [str(w.message) for w in seen] == [%r], seen\n' % PIN)
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
