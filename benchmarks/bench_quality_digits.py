@@ -90,6 +90,8 @@ def run_one(task):
         sys.path.insert(0, ROOT)
         os.chdir(ROOT)
         import mmssl_ext  # noqa: F401
+        from mmssl_ext.utils.quiet import silence_known_warnings
+        silence_known_warnings()  # `make demo`'s runs and the benchmark's
         from digits_rows import (base_of, curve_of, diagnostics_of,
                                  evaluate_features, machine_info,
                                  paired_init, prepare, raw_pixel_features,
@@ -116,6 +118,7 @@ def run_one(task):
                 cfg.default_hooks.logger = dict(type='LoggerHook',
                                                 interval=20)
             runner = Runner.from_cfg(cfg)
+            silence_known_warnings(runner.logger)
             if progress:  # progress lines only, not the runner's listings
                 for h in runner.logger.handlers:
                     h.setLevel(logging.INFO)

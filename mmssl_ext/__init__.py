@@ -10,9 +10,11 @@ import warnings
 
 from .version import __version__
 from .utils.checkpoint_compat import allow_mmengine_checkpoints
+from .utils.config_prefix import register_config_prefix
 
 # Stack incompatibilities, each fixed in one documented place:
 allow_mmengine_checkpoints()  # weights_only allow-list, 'atomic_local' backend
+register_config_prefix()  # `mmssl_ext::` config bases (MMEngine's table)
 
 
 def _soft_version_check() -> None:

@@ -57,6 +57,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    import mmssl_ext  # noqa: F401  (before the config: `mmssl_ext::` bases)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -67,7 +68,6 @@ def main(argv=None):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
-    import mmssl_ext  # noqa: F401
     from mmssl_ext.utils.config_check import (UnknownConfigKeyError,
                                               check_config_arguments)
     try:  # before the Runner logs and builds anything

@@ -8,7 +8,10 @@ Multi-process: ``tools/dist_train.sh CONFIG N`` (NCCL on GPUs, gloo on CPU).
 Before the Runner is built, the config's arguments of this package's
 classes are checked against their constructors: a misspelled key stops with
 one line per problem and a "did you mean" (``mmssl_ext.utils.config_check``,
-exit status 2), and an unwritable work directory is named (exit status 2).
+exit status 2), an unwritable work directory is named (exit status 2), and
+a data folder the config names but that does not exist stops with its
+config key (``data_root``) and the documentation section on the data layout
+(``mmssl_ext.utils.data_check``, exit status 2).
 
 Long runs (docs/getting_started.md, "Long runs on a cluster"): SIGTERM /
 SIGUSR1 stop every rank at the same iteration with one complete checkpoint
@@ -95,6 +98,11 @@ def merge_args(cfg, args):
             continue
         loader = deepcopy(default_loader)
         loader.update(cfg[field])
+        if isinstance(loader.get('collate_fn'), dict):
+            # a loader inherited from a `pkg::` base (`mmssl_ext::`,
+            # `mmpretrain::`) has its collate_fn tagged with `_scope_`, which
+            # MMEngine would pass to the function as an argument
+            loader.collate_fn.pop('_scope_', None)
         if args.no_pin_memory:
             loader.pin_memory = False
         if args.no_persistent_workers or loader.get('num_workers', 0) == 0:
@@ -112,6 +120,9 @@ def main():
         TrainingPreempted, install_preemption_handlers)
     install_preemption_handlers()
     args = parse_args()
+    import mmssl_ext  # noqa: F401  (before the config: `mmssl_ext::` bases)
+    from mmssl_ext.utils.quiet import silence_known_warnings
+    silence_known_warnings()  # known-harmless notices, this entry point only
     from mmssl_ext.utils.resume import (DamagedCheckpointError,
                                         check_work_dir_writable,
                                         resolve_auto_resume, restart_count)
@@ -120,12 +131,17 @@ def main():
         args.resume = 'auto'  # requeued / restarted: continue the run
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
-    import mmssl_ext  # noqa: F401  (checkpoint allow-list, registries)
     from mmssl_ext.utils.config_check import (UnknownConfigKeyError,
                                               check_config_arguments)
     try:  # before the Runner logs and builds anything
         check_config_arguments(cfg)
     except UnknownConfigKeyError as e:
+        print(f'error: {args.config}: {e}', file=sys.stderr)
+        sys.exit(2)
+    from mmssl_ext.utils.data_check import MissingDataError, check_data_roots
+    try:  # a missing data folder: the key to set, not a deep traceback
+        check_data_roots(cfg)
+    except MissingDataError as e:
         print(f'error: {args.config}: {e}', file=sys.stderr)
         sys.exit(2)
     from mmssl_ext.utils.checkpoint_compat import (ATOMIC_BACKEND,
@@ -163,6 +179,7 @@ def main():
     setup_distributed_cpu(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
         RUNNERS.build(cfg)
+    silence_known_warnings(runner.logger)
     try:
         with checked_checkpoint_loading():  # errors that name the file
             runner.train()

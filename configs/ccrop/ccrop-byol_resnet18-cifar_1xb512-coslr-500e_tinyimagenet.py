@@ -1,7 +1,10 @@
 # ContrastiveCrop + BYOL (ResNet-18, CIFAR stem) on Tiny-ImageNet-200, the
-# authors' small-data recipe: 500 epochs, batch 512, alpha 0.1 (paper: 0.6),
+# authors' small-data settings: 500 epochs, batch 512, alpha 0.1 (paper: 0.6),
 # warm-up 100, boxes refreshed after epochs 100/200/300/400, threshold 0.1
 # (configs/ccrop/README.md).
+# The authors released this data set's config for SimCLR only
+# (configs/small/{stl10,tiny200}/simclr_ccrop.py): this one is ours, their
+# SimCLR data settings with the BYOL model of their CIFAR configs.
 # RCrop baseline of the authors: --cfg-options custom_hooks.0.warmup_epochs=500
 _base_ = [
     '../_base_/models/byol_resnet18_cifar_ccrop.py',

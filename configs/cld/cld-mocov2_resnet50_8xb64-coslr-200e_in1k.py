@@ -8,8 +8,10 @@
 # is its own group, as intended by the authors: their issue #11), tau_G 0.4,
 # lambda 0.25; SGD lr 0.2, wd 1e-4, per-epoch cosine (no warm-up),
 # 200 epochs, apex O1 -> AmpOptimWrapper.
-# One published copy of the authors' script passes --clusters 100; their
-# README / issue #11 setting K=120 is used (model.group_head.num_groups).
+# K=120 is the authors' scripts/imagenet/train_imagenet_mocov2_cld.sh
+# (clusters=120 since 2021-05-06; its first version and the argparse default
+# of main_imagenet_moco_cld.py use 100; the README gives no K; issue #11
+# confirms 120) (model.group_head.num_groups).
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32_mocov2.py',
     'mmpretrain::_base_/schedules/imagenet_sgd_coslr_200e.py',

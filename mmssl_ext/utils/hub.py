@@ -105,16 +105,26 @@ def download_verified(url: str,
     return dst
 
 
+#: metafile fields with the expected digest of a row's ``Weights``: the full
+#: 64-digit digest, or its first 8 or more digits (OpenMMLab's file names)
+SHA256_FIELDS = ('Weights SHA256', 'Weights SHA256 Prefix')
+
+
 def _default_index() -> Optional[str]:
-    path = osp.join(osp.dirname(osp.dirname(osp.dirname(
-        osp.abspath(__file__)))), 'model-index.yml')
-    return path if osp.isfile(path) else None
+    """``model-index.yml`` of this package: the repository's (a clone or an
+    editable install) or the one a wheel ships in ``mmssl_ext/.mim/``."""
+    pkg = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    for path in (osp.join(osp.dirname(pkg), 'model-index.yml'),
+                 osp.join(pkg, '.mim', 'model-index.yml')):
+        if osp.isfile(path):
+            return path
+    return None
 
 
 def lookup_sha256(url: str, index: Optional[str] = None) -> Optional[str]:
-    """The ``Weights SHA256`` a model-zoo metafile gives for ``url``
-    (searched through the ``Import`` list of ``model-index.yml``; default:
-    the one of this repository), or None."""
+    """The digest (``Weights SHA256``, else ``Weights SHA256 Prefix``) a
+    model-zoo metafile gives for ``url`` (searched through the ``Import``
+    list of ``model-index.yml``; default: this package's), or None."""
     import yaml
     index = index or _default_index()
     if not index or not osp.isfile(index):
@@ -129,8 +139,11 @@ def lookup_sha256(url: str, index: Optional[str] = None) -> Optional[str]:
         with open(path) as f:
             meta = yaml.safe_load(f) or {}
         for row in meta.get('Models') or []:
-            if row.get('Weights') == url and row.get('Weights SHA256'):
-                return str(row['Weights SHA256'])
+            if row.get('Weights') != url:
+                continue
+            for field in SHA256_FIELDS:
+                if row.get(field):
+                    return str(row[field])
     return None
 
 
@@ -158,8 +171,9 @@ def load_checkpoint_verified(url_or_path: str,
         url_or_path (str): local file or URL (other mmengine schemes such as
             ``torchvision://`` are passed through without a check).
         sha256 (str, optional): expected digest (full or >= 8-digit
-            prefix). For a URL without one, the ``Weights SHA256`` of the
-            model-zoo row whose ``Weights`` is that URL is used.
+            prefix). For a URL without one, the ``Weights SHA256`` (or
+            ``Weights SHA256 Prefix``) of the model-zoo row whose
+            ``Weights`` is that URL is used.
         map_location (str): as in :func:`torch.load`.
         model_dir (str, optional): download cache (default: torch hub dir).
         check_name_hash (bool): for a URL without ``sha256``, check the

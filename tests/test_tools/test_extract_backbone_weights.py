@@ -269,3 +269,13 @@ def test_torchvision_style_resnet50():
     rep = ebw.verify_state_dict(bb, ebw.default_backbone_cfg(arch),
                                 forward=False)
     assert rep['ok'], rep  # torchvision names == MMPretrain names
+
+
+def test_verify_runs_a_sobel_backbone_on_its_two_channels():
+    """DeepCluster's Sobel ResNet (MMSelfSup's released ResNet-50 is one):
+    the check's forward pass feeds as many channels as the target takes."""
+    from mmpretrain.models import ResNet
+    cfg = dict(type='ResNet', depth=18, in_channels=2)
+    sd = ResNet(depth=18, in_channels=2).state_dict()
+    report = ebw.verify_state_dict(sd, cfg)
+    assert report['ok'] and report['forward_shape'] == (1, 512, 2, 2)

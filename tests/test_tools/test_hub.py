@@ -87,10 +87,13 @@ def test_sha256_from_metafile(tmp_path):
         'Models:\n'
         '  - Name: a\n    Results: null\n    Config: configs/m/a.py\n'
         '  - Name: b\n    Weights: https://example.org/b.pth\n'
-        '    Weights SHA256: 0123abcd\n    Config: configs/m/b.py\n')
+        '    Weights SHA256 Prefix: 0123abcd\n    Config: configs/m/b.py\n'
+        '  - Name: d\n    Weights: https://example.org/d.pth\n'
+        f'    Weights SHA256: {"ab" * 32}\n    Config: configs/m/d.py\n')
     index = str(tmp_path / 'model-index.yml')
     assert hub.lookup_sha256('https://example.org/b.pth', index) == \
         '0123abcd'
+    assert hub.lookup_sha256('https://example.org/d.pth', index) == 'ab' * 32
     assert hub.lookup_sha256('https://example.org/c.pth', index) is None
     # the repository's own index has no published checkpoint yet
     assert hub.lookup_sha256('https://example.org/b.pth') is None

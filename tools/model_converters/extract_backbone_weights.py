@@ -358,8 +358,10 @@ def verify(sd: dict, parts, scope: str, target: str, forward=False) -> dict:
         model.load_state_dict(sd, strict=False)
         model.eval()  # (MMPretrain's ResNet.train returns None)
         size = 32 if 'CIFAR' in target else 64
+        # DeepCluster's Sobel ResNet takes 2 channels
+        channels = _plain(parts[0][1]).get('in_channels', 3)
         with torch.no_grad():
-            out = model(torch.zeros(1, 3, size, size))
+            out = model(torch.zeros(1, channels, size, size))
         report['forward_shape'] = tuple(
             (out[-1] if isinstance(out, (tuple, list)) else out).shape)
     return report
