@@ -38,6 +38,8 @@ JSON and refuses results of a different recipe or budget.
 import argparse
 import csv
 import json
+import logging
+import math
 import multiprocessing as mp
 import os
 import os.path as osp
@@ -56,7 +58,8 @@ FLOOR_C, RAW_C = 'random init (canvas)', 'raw pixels (canvas)'
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from digits_rows import (BASE, CANVAS_ROWS, CONFIGS, MATRIX,  # noqa: E402
-                         MATRIX_BASE, MATRIX_SAME_AS)
+                         MATRIX_BASE, MATRIX_SAME_AS, base_of,
+                         machine_key)
 
 ROWS = list(CONFIGS)
 MATRIX_JSON = osp.join(RESULTS, 'composition_digits.json')
@@ -70,8 +73,16 @@ BASES = ('mocov2', 'simclr', 'byol', 'simsiam', 'npid')
 
 def run_one(task):
     """One (row, seed) task in a worker process with ``threads`` intra-op
-    threads; failures are reported, not raised."""
-    row, seed, epochs, work_root, threads = task
+    threads; failures are reported, not raised. Every trained row starts
+    from its pair's initial state (``digits_rows.paired_init``).
+
+    ``task``: ``(row, seed, epochs, work_root, threads, val_interval)``,
+    optionally followed by the recipe of a trivial row (default
+    ``TRIVIAL[row]``) and ``progress`` (log every 20 iterations, as the
+    demo does)."""
+    row, seed, epochs, work_root, threads, val_interval = task[:6]
+    recipe = task[6] if len(task) > 6 and task[6] else TRIVIAL.get(row, row)
+    progress = len(task) > 7 and task[7]
     os.environ['OMP_NUM_THREADS'] = str(threads)
     try:
         import torch
@@ -79,24 +90,39 @@ def run_one(task):
         sys.path.insert(0, ROOT)
         os.chdir(ROOT)
         import mmssl_ext  # noqa: F401
-        from digits_rows import (curve_of, diagnostics_of,
-                                 evaluate_features, prepare,
-                                 raw_pixel_features, recipe_fingerprint,
-                                 test_features)
+        from digits_rows import (base_of, curve_of, diagnostics_of,
+                                 evaluate_features, machine_info,
+                                 paired_init, prepare, raw_pixel_features,
+                                 recipe_fingerprint, test_features)
         from mmengine.runner import Runner
-        recipe = TRIVIAL.get(row, row)
         cfg, moved = prepare(recipe, seed, epochs, work_root,
                              budget_epochs=BUDGET_EPOCHS,
-                             curve=row not in TRIVIAL)
+                             curve=row not in TRIVIAL,
+                             val_interval=val_interval)
         out = dict(row=row, seed=seed, epochs=epochs,
-                   fingerprint=recipe_fingerprint(cfg), scaled=moved)
+                   fingerprint=recipe_fingerprint(cfg), scaled=moved,
+                   machine=machine_info())
         t0 = time.time()
         if row in (RAW, RAW_C):
             feats = raw_pixel_features(cfg)
         else:
+            base = base_of(recipe)
+            bcfg = prepare(base, seed, epochs, work_root,
+                           budget_epochs=BUDGET_EPOCHS)[0] if base else None
+            out['shared_keys'] = paired_init(
+                cfg, recipe, seed,
+                osp.join(work_root, 'init', row.replace(' ', '_')), bcfg)
+            if progress:
+                cfg.default_hooks.logger = dict(type='LoggerHook',
+                                                interval=20)
             runner = Runner.from_cfg(cfg)
+            if progress:  # progress lines only, not the runner's listings
+                for h in runner.logger.handlers:
+                    h.setLevel(logging.INFO)
+                runner.logger.setLevel(logging.INFO)
             if row in (FLOOR, FLOOR_C):
                 runner._init_model_weights()
+                runner.load_checkpoint(cfg.load_from)
             else:
                 runner.train()
                 out['val_curve'] = curve_of(runner)
@@ -132,6 +158,7 @@ def _save(results, failed, args, t0, wall_before=0.0):
         json.dump(dict(matrix=args.matrix, epochs=args.epochs,
                        seeds=sorted({r['seed'] for r in results}),
                        jobs=args.jobs, threads=args.threads,
+                       val_interval=getattr(args, 'val_interval', 1),
                        wall_seconds=wall_before + time.time() - t0,
                        results=results, failed=failed), f, indent=1)
 
@@ -152,6 +179,9 @@ def main():
                    help='runs in parallel (worker processes)')
     p.add_argument('--threads', type=int, default=1,
                    help='intra-op threads per worker')
+    p.add_argument('--val-interval', type=int, default=1,
+                   help='epochs between validation points of the curve '
+                   '(epoch 0, before training, is always measured)')
     p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs',
                                                   'bench_quality'))
     p.add_argument('--merge', action='store_true',
@@ -174,6 +204,9 @@ def main():
         raise SystemExit(f'unknown rows {unknown}; choose from {known}')
     if args.matrix:
         return run_matrix(args)
+    # a method row is measured with its base: add the bases not named
+    args.rows += [b for b in dict.fromkeys(
+        BASE[r] for r in args.rows if r in BASE) if b not in args.rows]
     # seed-major order, so a partial run holds complete seeds; trivial rows
     # once per seed (raw pixels once: they have no seed)
     tasks = []
@@ -189,6 +222,10 @@ def main():
         with open(args.out) as f:
             old = json.load(f)
         _check_merge(old, args.epochs, args.out)
+        for r in old['results']:
+            why = pair_problem(old['results'], r)
+            if why:
+                raise SystemExit(f'--merge: {args.out}: {why}')
         have = {(r['row'], r['seed']) for r in old['results']}
         tasks = [t for t in tasks if t[0] not in TRIVIAL or t not in have
                  and not (t[0] in (RAW, RAW_C) and any(
@@ -205,17 +242,80 @@ def _ms(vals):
     return m, (statistics.stdev(vals) if len(vals) > 1 else 0.0)
 
 
-def paired(results, row, base, key):
-    """Mean and sd over seeds of ``row - base`` (same seed), and the number
-    of seeds where the row is at or above its base."""
+def paired(results, row, base, key, level=0.95):
+    """Paired comparison of ``row`` with ``base`` over the seeds both ran:
+    the differences ``row - base`` on the same seed, their mean, the
+    two-sided ``level`` confidence interval of the mean by the paired t
+    distribution (n - 1 degrees of freedom), the verdict and the number of
+    seeds at or above the base. None when no seed has both."""
     a = {r['seed']: r[key] for r in results if r['row'] == row}
     b = {r['seed']: r[key] for r in results if r['row'] == base}
     common = sorted(set(a) & set(b))
     if not common:
         return None
     d = [a[s] - b[s] for s in common]
-    m, s = _ms(d)
-    return m, s, sum(x >= 0 for x in d), len(d)
+    n = len(d)
+    m = statistics.mean(d)
+    out = dict(mean=m, sd=0.0, lo=None, hi=None, n=n, diffs=d,
+               wins=sum(x >= 0 for x in d), verdict='one seed: no verdict')
+    if n > 1:
+        from scipy.stats import t
+        sd = statistics.stdev(d)
+        half = t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+        lo, hi = m - half, m + half
+        out.update(sd=sd, lo=lo, hi=hi,
+                   verdict='above' if lo > 0 else
+                   'below' if hi < 0 else 'not distinguishable')
+    return out
+
+
+def starts_equal(results, row, base):
+    """``(seeds where row and base have the same first validation point,
+    seeds both ran)``, or None when neither records a curve."""
+    a = {r['seed']: r['val_curve'][0] for r in results
+         if r['row'] == row and r.get('val_curve')}
+    b = {r['seed']: r['val_curve'][0] for r in results
+         if r['row'] == base and r.get('val_curve')}
+    common = set(a) & set(b)
+    if not common:
+        return None
+    return sum(a[s] == b[s] for s in common), len(common)
+
+
+def fmt_paired(d):
+    """``+3.60 [+1.20, +6.00] above (5/5)``."""
+    if d is None:
+        return '-'
+    ci = f" [{d['lo']:+.2f}, {d['hi']:+.2f}]" if d['lo'] is not None else ''
+    return f"{d['mean']:+.2f}{ci} {d['verdict']} ({d['wins']}/{d['n']})"
+
+
+def pair_problem(results, r):
+    """Why result ``r`` cannot stand beside ``results`` (None: it can): a
+    result of its pair (its base, or a method row on it, same seed) that
+    did not start from the same weights (different first validation
+    point) or ran on another machine."""
+    for x in results:
+        if x['seed'] != r['seed'] or not (
+                x['row'] == base_of(r['row'])
+                or base_of(x['row']) == r['row']):
+            continue
+        m, b = (x, r) if x['row'] != base_of(r['row']) else (r, x)
+        m0, b0 = m.get('val_curve', [])[:1], b.get('val_curve', [])[:1]
+        if m0 and b0 and m0 != b0:
+            return (f"row {m['row']!r} seed {m['seed']} did not start from "
+                    f"the weights of its base {b['row']!r} (first validation "
+                    f'point {m0[0]:.2f} vs {b0[0]:.2f})')
+        if 'machine' in r and 'machine' in x and \
+                machine_key(r['machine']) != machine_key(x['machine']):
+            return (f"row {r['row']!r} seed {r['seed']} ran on "
+                    f"{machine_key(r['machine'])!r}, its pair {x['row']!r} "
+                    f"on {machine_key(x['machine'])!r}: rerun both rows of "
+                    'this seed on one machine')
+        if 'machine' not in x:
+            return (f"row {x['row']!r} seed {x['seed']} records no machine: "
+                    'rerun it')
+    return None
 
 
 DIAG_KEYS = ('pseudo_nmi', 'pseudo_purity', 'change_ratio', 'neg_widened',
@@ -252,10 +352,13 @@ def report(json_path):
                                       f"{r['error']}" for r in
                                       data['failed']))
     rows = [r for r in order if any(x['row'] == r for x in results)]
+    machines = sorted({machine_key(r['machine']) for r in results
+                       if 'machine' in r})
+    print('machine(s): ' + ('; '.join(machines) or 'not recorded'))
     table = []
-    print('\n| row | base | kNN top-1 | vs base (paired) | few-label kNN | '
-          'vs base (paired) | linear top-1 | train s |')
-    print('|---|---|---|---|---|---|---|---|')
+    print('\n| row | base | kNN top-1 | vs base | few-label kNN | vs base | '
+          'linear top-1 | vs base | same start | train s |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
     for row in rows:
         rs = [r for r in results if r['row'] == row]
         base = bases.get(row, '')
@@ -265,25 +368,33 @@ def report(json_path):
             d = paired(results, row, base, key) if base else None
             cells[key + '_delta'] = d
         cells['seconds'] = statistics.mean(r['seconds'] for r in rs)
+        start = starts_equal(results, row, base) if base else None
+        if start and start[0] < start[1]:  # not a paired result
+            for key in ('knn_top1', 'few_knn_top1', 'linear_top1'):
+                if cells[key + '_delta']:
+                    cells[key + '_delta']['verdict'] = 'NOT PAIRED'
         table.append(cells)
 
         def fmt(key):
             m, s = cells[key]
             return f'{m:.2f} +- {s:.2f}' if len(rs) > 1 else f'{m:.2f}'
 
-        def fmt_d(key):
-            d = cells[key + '_delta']
-            if d is None:
-                return '-'
-            m, s, wins, n = d
-            return f'{m:+.2f} +- {s:.2f} ({wins}/{n})'
-
+        first = f'{start[0]}/{start[1]}' if start else '-'
         print(f"| {row} | {base or '-'} | {fmt('knn_top1')} | "
-              f"{fmt_d('knn_top1')} | {fmt('few_knn_top1')} | "
-              f"{fmt_d('few_knn_top1')} | {fmt('linear_top1')} | "
+              f"{fmt_paired(cells['knn_top1_delta'])} | "
+              f"{fmt('few_knn_top1')} | "
+              f"{fmt_paired(cells['few_knn_top1_delta'])} | "
+              f"{fmt('linear_top1')} | "
+              f"{fmt_paired(cells['linear_top1_delta'])} | {first} | "
               f"{cells['seconds']:.0f} |")
-    print('\n"vs base": mean +- sd over seeds of (row - base) on the same '
-          'seed, and (seeds at or above the base / seeds).')
+    print('\nValues: mean +- sd over seeds. "vs base": mean paired difference '
+          '(row - base, same seed, same initial weights) with its 95 % '
+          'confidence interval (paired t, n - 1 degrees of freedom), the '
+          'verdict (above / below / not distinguishable: the interval '
+          'crosses 0) and (seeds at or above the base / seeds). "same '
+          'start": seeds whose first validation point (the initialised '
+          'network) equals the base\'s; a pair that did not start equal is '
+          'NOT PAIRED and gets no verdict.')
     # diagnostics at the end of training
     diag_rows = []
     for row in rows:
@@ -304,16 +415,19 @@ def report(json_path):
     base = osp.splitext(json_path)[0]
     with open(base + '.csv', 'w', newline='') as f:
         w = csv.writer(f)
-        w.writerow(['row', 'base', 'knn', 'knn_sd', 'knn_delta', 'few',
-                    'few_sd', 'few_delta', 'linear', 'linear_sd',
-                    'seconds'])
+        w.writerow(['row', 'base', 'seeds'] + [
+            f'{k}{x}' for k in ('knn', 'few', 'linear')
+            for x in ('', '_sd', '_delta', '_lo', '_hi', '_verdict')
+        ] + ['seconds'])
         for t in table:
-            w.writerow([
-                t['row'], t['base'], *t['knn_top1'],
-                (t['knn_top1_delta'] or [''])[0], *t['few_knn_top1'],
-                (t['few_knn_top1_delta'] or [''])[0], *t['linear_top1'],
-                t['seconds']
-            ])
+            vals = []
+            for key in ('knn_top1', 'few_knn_top1', 'linear_top1'):
+                d = t[key + '_delta'] or {}
+                vals += [*t[key], d.get('mean', ''), d.get('lo', ''),
+                         d.get('hi', ''), d.get('verdict', '')]
+            w.writerow([t['row'], t['base'], len(
+                [r for r in results if r['row'] == t['row']])] + vals +
+                [t['seconds']])
     if matrix:
         same = sorted({(r['row'], r['same_run_as']) for r in results
                        if r.get('same_run_as')})
@@ -406,7 +520,8 @@ def _run_tasks(tasks, results, failed, args, wall):
                              max_tasks_per_child=1) as pool:
         futures = [
             pool.submit(run_one, (row, seed, args.epochs, args.work_dir,
-                                  args.threads)) for row, seed in tasks
+                                  args.threads, args.val_interval))
+            for row, seed in tasks
         ]
         for fut in as_completed(futures):
             r = fut.result()
@@ -420,6 +535,10 @@ def _run_tasks(tasks, results, failed, args, wall):
                        f"{r['fingerprint']} vs {fps[r['row']]} in the "
                        'results): not merged; rerun all its seeds without '
                        '--merge')
+                print(f'{tag}: REFUSED {msg}', flush=True)
+                failed.append(dict(r, error=msg))
+            elif pair_problem(results, r):
+                msg = pair_problem(results, r) + ': not merged'
                 print(f'{tag}: REFUSED {msg}', flush=True)
                 failed.append(dict(r, error=msg))
             else:
@@ -451,8 +570,8 @@ def plot_heatmap(table, path, epochs, seeds):
             for j, br in enumerate(BRANCHES):
                 d = cells.get(f'{fw}-{br}', {}).get(key + '_delta')
                 if d:
-                    grid[i][j] = d[0]
-                    ax.text(j, i, f'{d[0]:+.1f}\n({d[2]}/{d[3]})',
+                    grid[i][j] = d['mean']
+                    ax.text(j, i, f"{d['mean']:+.1f}\n({d['wins']}/{d['n']})",
                             ha='center', va='center', fontsize=9)
         lim = max([abs(v) for row in grid for v in row if v == v] + [1])
         im = ax.imshow(grid, cmap='RdBu', vmin=-lim, vmax=lim)

@@ -11,7 +11,9 @@ digits against all 4,000 training digits) is evaluated once, at the end,
 and never used to choose anything.
 """
 import hashlib
+import os
 import os.path as osp
+import platform
 import time
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
@@ -136,6 +138,119 @@ def prepare(row, seed, epochs, work_dir, budget_epochs=20, overrides=None,
             dict(type='ValBeforeTrainHook')
         ]
     return cfg, moved
+
+
+def base_of(row):
+    """The row a method row (of CONFIGS or MATRIX) is compared with, or
+    None for a base row."""
+    return BASE.get(row) or MATRIX_BASE.get(row)
+
+
+# the same module under another name in the package's and MMPretrain's
+# classes: (method key prefix, base key prefix, transposed)
+_ALIASES = (('encoder_k.', 'momentum_encoder.', False),
+            ('momentum_encoder.', 'encoder_k.', False),
+            ('queue.queue', 'queue', True),  # ring buffer (L, D) / (D, L)
+            ('queue', 'queue.queue', True))
+
+
+def shared_keys(method_state, base_state) -> dict:
+    """The state a method shares with its base: ``{method key: (base key,
+    transposed)}`` for the same name and shape (backbone, and neck / head /
+    memory where the method keeps the base's module) or the same module
+    under the other class's name (the momentum encoder, the key queue)."""
+    out = {}
+    for k, v in method_state.items():
+        if k in base_state and base_state[k].shape == v.shape:
+            out[k] = (k, False)
+            continue
+        for mine, theirs, t in _ALIASES:
+            if not k.startswith(mine):
+                continue
+            b = theirs + k[len(mine):]
+            bv = base_state.get(b)
+            if bv is not None and (bv.t() if t else bv).shape == v.shape:
+                out[k] = (b, t)
+                break
+    return out
+
+
+def _initial_state(cfg, seed):
+    """The state dict of ``cfg``'s model right after construction and
+    ``init_weights`` with the global random stream seeded by ``seed``."""
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import set_random_seed
+
+    from mmssl_ext.registry import MODELS
+    set_random_seed(seed)
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def paired_init(cfg, row, seed, work_dir, base_cfg=None):
+    """Make ``row`` start from its base's initial weights: every module it
+    shares with its base (``shared_keys``) takes the base's values, its own
+    modules keep their own seeded initialisation. Writes the state to
+    ``work_dir`` and points ``cfg.load_from`` at it (the runner loads it
+    after ``init_weights``, before any hook's ``before_train``); a base row
+    loads its own initial state, so the pair's shared modules are
+    bit-identical whatever each model's construction draws from the random
+    stream. ``base_cfg``: the base row's config, prepared like ``cfg``
+    (None for a base row). Returns the number of shared keys (0 for a base
+    row).
+
+    The same seed also gives both rows the same data order (MMEngine's
+    sampler and worker seeds come from ``randomness.seed``) and, where their
+    pipelines are the same, the same augmentation draws."""
+    import torch
+    base = base_of(row) if base_cfg is not None else None
+    state = _initial_state(cfg, seed)
+    shared = []
+    if base is not None:
+        base_state = _initial_state(base_cfg, seed)
+        shared = shared_keys(state, base_state)
+        for k, (b, t) in shared.items():
+            state[k] = base_state[b].t().contiguous() if t else base_state[b]
+    os.makedirs(work_dir, exist_ok=True)
+    path = osp.join(work_dir, f'init_{row}_s{seed}.pth')
+    torch.save(dict(state_dict=state,
+                    meta=dict(row=row, base=base, seed=seed,
+                              shared_keys=sorted(shared))), path)
+    cfg.load_from = path
+    return len(shared)
+
+
+def machine_info() -> dict:
+    """Where a result came from: CPU model, cores, torch / oneDNN / MKL
+    versions, the intra-op threads. CPU kernels differ between machines
+    and move a single digits run by several points."""
+    import torch
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cfg = torch.__config__.show()
+    onednn = next((t.split('(')[0].strip() for t in cfg.split('\n')
+                   if 'oneDNN' in t or 'MKL-DNN' in t), '')
+    mkl = 'MKL' if torch.backends.mkl.is_available() else 'no MKL'
+    return dict(cpu=cpu, cores=os.cpu_count(), torch=torch.__version__,
+                onednn=onednn.replace('- Intel(R) ', '').strip(),
+                mkl=mkl, threads=torch.get_num_threads(),
+                python=platform.python_version())
+
+
+def machine_key(info: dict) -> str:
+    """The fields of ``machine_info`` that move results: runs of one pair
+    are compared only when these match."""
+    return f"{info['cpu']} | torch {info['torch']} | {info['onednn']} | " \
+        f"{info['threads']} thread(s)"
 
 
 def curve_of(runner, key='val/knn/top1'):

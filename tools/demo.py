@@ -2,26 +2,31 @@
 ending with kNN accuracy on the digits test split.
 
     python tools/demo.py                       # InterCLR vs MoCo v2
-    python tools/demo.py --rows simclr bsim-simclr --epochs 6 --seed 1
+    python tools/demo.py --rows simclr bsim-simclr --seed 1
 
 The headline method (InterCLR) and its base (MoCo v2) are pre-trained side
 by side (one process each, one thread each: the two cores of a small
-machine) with the digits recipes of ``configs/``, ``--epochs`` epochs of
-62 iterations of batch 64 (the recipes' 20-epoch schedule shortened in
-proportion). Each run records the validation kNN top-1 (500 held-out
-training digits against the other 3,500) after every epoch. At the end,
-on the 1,000 test digits with the 4,000 training digits as the bank, the
-script prints weighted-kNN top-1 (k=200, sigma=0.07), few-label kNN (10
-labelled digits per class, 5 draws) and a linear probe, for both methods
-and for the two trivial baselines every result must beat: the same network
-at random initialisation, and raw pixels. It saves the validation curves
-as ``<work-dir>/demo_curves.png``.
+machine) with the digits recipes of ``configs/``, from the same initial
+weights in every module they share and in the same data order,
+``--epochs`` epochs of 62 iterations of batch 64 (the recipes' 20-epoch
+schedule shortened in proportion), with a validation kNN point (500
+held-out training digits against the other 3,500) every ``--val-interval``
+epochs. At the end, on the 1,000 test digits with the 4,000 training
+digits as the bank, it prints weighted-kNN top-1 (k=200, sigma=0.07),
+few-label kNN (10 labelled digits per class, 5 draws) and a linear probe,
+for both methods and for the two trivial baselines every result must beat:
+the shared network at initialisation, and raw pixels.
 
-The protocol is the digits quality benchmark's
-(``benchmarks/digits_rows.py``), run for two rows and one seed.
+One seed is not a result: CPU kernels differ between machines and move a
+single run by several points. So the demo prints, beside its live seed,
+the committed comparison of the same pair under the same protocol over
+several seeds (``--committed``, written by the digits quality benchmark):
+the mean paired difference, its 95 % interval, the verdict and the range
+of the per-seed differences, and where the live seed falls in that range.
+It saves the validation curves as ``<work-dir>/demo_curves.png``.
 """
 import argparse
-import logging
+import json
 import multiprocessing as mp
 import os
 import os.path as osp
@@ -31,6 +36,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
+COMMITTED = osp.join(ROOT, 'benchmarks', 'results', 'demo_digits.json')
+KEYS = (('knn_top1', 'kNN top-1'), ('few_knn_top1', 'few-label kNN'),
+        ('linear_top1', 'linear probe'))
 
 
 def parse_args():
@@ -43,52 +51,87 @@ def parse_args():
                    help='pre-training epochs (the recipes are written for '
                    '20; knobs tied to the schedule are scaled in '
                    'proportion)')
+    p.add_argument('--val-interval', type=int, default=2,
+                   help='epochs between validation points')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--committed', default=COMMITTED,
+                   help='results JSON of the same pair and protocol over '
+                   'several seeds (benchmarks/bench_quality_digits.py)')
     p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'demo'))
     return p.parse_args()
 
 
 def _run(task):
-    """One row in its own process, one thread; ``('raw pixels', base)``:
-    the raw pixels of the base row's data."""
-    row, seed, epochs, work_dir = task
-    recipe = row[1] if isinstance(row, tuple) else row
-    row = row[0] if isinstance(row, tuple) else row
-    os.environ['OMP_NUM_THREADS'] = '1'
-    import torch
-    torch.set_num_threads(1)
-    os.chdir(ROOT)
-    sys.path.insert(0, ROOT)
-    import mmssl_ext  # noqa: F401
-    from digits_rows import (curve_of, evaluate_features, prepare,
-                             raw_pixel_features, test_features)
-    from mmengine.runner import Runner
-    t0 = time.time()
-    cfg, moved = prepare(recipe, seed, epochs, work_dir,
-                         curve=row != 'raw pixels')
-    out = dict(row=row, scaled=moved)
-    if row == 'raw pixels':
-        feats = raw_pixel_features(cfg)
-    else:
-        # progress of each run every 20 iterations (console and log file);
-        # the runner is built quietly, without its environment, config and
-        # hook listings
-        cfg.default_hooks.logger = dict(type='LoggerHook', interval=20)
-        runner = Runner.from_cfg(cfg)
-        for h in runner.logger.handlers:
-            h.setLevel(logging.INFO)
-        runner.logger.setLevel(logging.INFO)
-        runner.train()
-        out['curve'] = curve_of(runner)
-        out['init_val'] = out['curve'][0]
-        feats = test_features(runner, cfg)
-        # the same network at initialisation (same seed, same init)
-        init = Runner.from_cfg(cfg.copy())
-        init._init_model_weights()
-        out['init'] = evaluate_features(*test_features(init, cfg))
-    out.update(evaluate_features(*feats))
-    out['seconds'] = time.time() - t0
+    """One row of the demo: ``(row, seed, epochs, work_dir)`` with ``row``
+    a recipe name, or ``(trivial row, recipe)`` for the random-init and
+    raw-pixel rows of that recipe's network and data. The benchmark's
+    ``run_one``, one thread, progress every 20 iterations."""
+    from bench_quality_digits import run_one
+    row, seed, epochs, work_dir = task[:4]
+    val_interval = task[4] if len(task) > 4 else 2
+    recipe = None
+    if isinstance(row, tuple):
+        row, recipe = row
+    out = run_one((row, seed, epochs, work_dir, 1, val_interval, recipe,
+                   True))
+    if 'error' in out:
+        raise RuntimeError(f"{row}: {out['error']}")
     return out
+
+
+def committed_lines(path, base, method, epochs, live):
+    """What the committed multi-seed results say of this pair under this
+    protocol, and where the live seed falls: a list of lines."""
+    from bench_quality_digits import paired
+    if not osp.exists(path):
+        return [f'No committed results at {path}: this single seed is not a '
+                'result.']
+    with open(path) as f:
+        data = json.load(f)
+    res = data['results']
+    fps = {r['row']: r.get('fingerprint') for r in res}
+    live_fp = {r['row']: r.get('fingerprint') for r in live}
+    if data.get('epochs') != epochs or any(
+            fps.get(r) != live_fp.get(r) for r in (base, method)):
+        return [f'{osp.relpath(path, ROOT)} holds another protocol or recipe '
+                f'(epochs {data.get("epochs")}, or a changed config) than '
+                'this run: no committed comparison to show. This single seed '
+                'is not a result.']
+    live_d = {r['row']: r for r in live}
+    machines = sorted({r['machine']['cpu'] for r in res if 'machine' in r})
+    lines = []
+    for key, name in KEYS:
+        d = paired(res, method, base, key)
+        if d is None:
+            return [f'{osp.relpath(path, ROOT)} has no seed with both '
+                    f'{method} and {base}.']
+        diff = live_d[method][key] - live_d[base][key]
+        lo, hi = min(d['diffs']), max(d['diffs'])
+        where = 'inside' if lo <= diff <= hi else 'OUTSIDE'
+        ci = (f"[{d['lo']:+.2f}, {d['hi']:+.2f}]" if d['lo'] is not None
+              else '(no interval)')
+        lines.append(
+            f"{name:14} committed over {d['n']} seeds: {d['mean']:+.2f} "
+            f"{ci} -> {d['verdict']}; per-seed differences "
+            f"{lo:+.2f} .. {hi:+.2f}; this seed {diff:+.2f} ({where} that "
+            'range)')
+    lines.append(
+        f"(95 % interval of the mean paired difference, paired t; "
+        f"committed on {'; '.join(machines)}; "
+        f'python benchmarks/bench_quality_digits.py --rows {method} '
+        f"--epochs {epochs} --seeds {' '.join(map(str, data['seeds']))} "
+        f'--val-interval {data.get("val_interval", 1)} '
+        f'--out {osp.relpath(path, ROOT)})')
+    verdicts = {paired(res, method, base, k)['verdict'] for k, _ in KEYS}
+    if 'not distinguishable' in verdicts:
+        lines.append(
+            'Where the interval crosses 0 the two are not distinguishable: '
+            'a single seed, on this machine or another, can land on either '
+            'side of the base. Read the committed verdict, not this run.')
+    else:
+        lines.append('A single seed can still fall anywhere in the per-seed '
+                     'range; the verdict is the committed one.')
+    return lines
 
 
 def main():
@@ -96,47 +139,63 @@ def main():
     os.chdir(ROOT)
     base, method = args.rows
     t0 = time.time()
-    tasks = [(method, args.seed, args.epochs, args.work_dir),
-             (base, args.seed, args.epochs, args.work_dir)]
+    tasks = [(method, args.seed, args.epochs, args.work_dir,
+              args.val_interval),
+             (base, args.seed, args.epochs, args.work_dir,
+              args.val_interval)]
     with ProcessPoolExecutor(2, mp_context=mp.get_context('spawn'),
                              max_tasks_per_child=1) as pool:
         futures = [pool.submit(_run, t) for t in tasks]
         raw = _run((('raw pixels', base), args.seed, args.epochs,
                     args.work_dir))
+        floor = _run((('random init', base), args.seed, args.epochs,
+                      args.work_dir))
         res = {f.result()['row']: f.result() for f in futures}
     m, b = res[method], res[base]
     print('\n' + '=' * 86)
-    print(f'Embedded digits, {args.epochs} epochs, seed {args.seed}. Test '
-          'split (1,000 digits), bank = the 4,000 training digits.')
+    print(f'Embedded digits, {args.epochs} epochs, seed {args.seed} (one '
+          'seed). Test split (1,000 digits), bank = the 4,000 training '
+          'digits.')
     print('kNN: weighted, k=200, sigma=0.07; few-label: 10 labelled digits '
           'per class, 5 draws; linear: L-BFGS probe.')
     print(f"{'':34}{'kNN top-1':>11}{'few-label':>11}{'linear':>9}"
           f"{'train s':>9}")
     rows = [(f'{method}', m), (f'{base} (its base)', b),
-            (f'random init ({base} network)', b['init']),
+            (f'random init (shared {base} start)', floor),
             ('raw pixels', raw)]
     for name, r in rows:
-        secs = f"{r['seconds']:.0f}" if 'curve' in r else '-'
+        secs = f"{r['seconds']:.0f}" if 'val_curve' in r else '-'
         print(f"{name:34}{r['knn_top1']:>10.2f}%{r['few_knn_top1']:>10.2f}%"
               f"{r['linear_top1']:>8.2f}%{secs:>9}")
     print('=' * 86)
     for name, r in ((method, m), (base, b)):
-        print(f"{name}: validation kNN top-1 by epoch: "
-              + ' '.join(f'{v:.1f}' for v in r['curve']))
+        print(f'{name}: validation kNN top-1 at epochs 0, '
+              f'{args.val_interval}, ...: '
+              + ' '.join(f'{v:.1f}' for v in r['val_curve']))
+    print(f"both started from the same weights: first validation points "
+          f"{m['val_curve'][0]:.2f} / {b['val_curve'][0]:.2f}")
+    print(f'\n{method} - {base}, this seed against the committed seeds:')
+    for line in committed_lines(args.committed, base, method, args.epochs,
+                                [m, b]):
+        print('  ' + line)
     path = osp.join(args.work_dir, 'demo_curves.png')
-    _plot(path, [(method, m), (base, b)], raw_val=None)
+    _plot(path, [(method, dict(curve=m['val_curve'])),
+                 (base, dict(curve=b['val_curve']))],
+          interval=args.val_interval)
     print(f'curves: {path}')
+    print(f'machine: {m["machine"]["cpu"]}, torch {m["machine"]["torch"]}')
     print(f'demo finished in {(time.time() - t0) / 60:.1f} min')
 
 
-def _plot(path, rows, raw_val=None):
+def _plot(path, rows, interval=1):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, r in rows:
-        ax.plot(range(len(r['curve'])), r['curve'], marker='o', label=name)
-    ax.set_xlabel('epoch (0 = random initialisation)')
+        ax.plot([i * interval for i in range(len(r['curve']))], r['curve'],
+                marker='o', label=name)
+    ax.set_xlabel('epoch (0 = the shared initialisation)')
     ax.set_ylabel('validation kNN top-1 (%)')
     ax.grid(alpha=0.3)
     ax.legend()
