@@ -149,22 +149,37 @@ def get_gt_labels(data_samples: Sequence,
         lab = getattr(ds, 'gt_label', None)
         if lab is None or torch.as_tensor(lab).numel() != 1:
             return None
-        out.append(int(torch.as_tensor(lab).view(-1)[0]))
-    return torch.tensor(out, dtype=torch.long, device=device)
+        out.append(torch.as_tensor(lab).view(-1)[:1])
+    # one concatenation on the labels' device (no per-sample read-back);
+    # a host-to-device copy that does not wait for the GPU queue
+    labels = torch.cat(out).long()
+    return labels if device is None else labels.to(device,
+                                                   non_blocking=True)
 
 
 def get_sample_idx(data_samples: Sequence,
-                   device: Optional[torch.device] = None) -> torch.Tensor:
+                   device: Optional[torch.device] = None,
+                   length: Optional[int] = None,
+                   key: str = 'model.memory.length') -> torch.Tensor:
     """Data-set indices of a batch, as a LongTensor (B,).
+
+    The indices are Python integers until they are copied to ``device``
+    (a copy that does not wait for the GPU queue), so the range check
+    against ``length`` costs no host synchronisation.
 
     Args:
         data_samples (Sequence[DataSample]): the batch's data samples
             (``PackInputs`` puts ``sample_idx`` in their metainfo).
         device (torch.device, optional): device of the result (CPU if None).
+        length (int, optional): the memory length N; every index must be in
+            ``[0, N)``.
+        key (str): the config key of ``length``, named by the error.
 
     Raises:
         ValueError: when ``data_samples`` is None/empty or a sample lacks
-            ``sample_idx``; the message says which transform to add.
+            ``sample_idx`` (the message says which transform to add), or
+            an index is outside ``[0, length)`` (the message names
+            ``key``).
     """
     if data_samples is None or len(data_samples) == 0:
         raise ValueError(f'no data samples were given: {_IDX_HELP}')
@@ -181,4 +196,10 @@ def get_sample_idx(data_samples: Sequence,
             raise ValueError(
                 f'data sample {i} of the batch has no sample_idx: {_IDX_HELP}')
         out.append(int(idx))
-    return torch.tensor(out, dtype=torch.long, device=device)
+    if length is not None and (min(out) < 0 or max(out) >= length):
+        raise ValueError(
+            f'sample_idx in [{min(out)}, {max(out)}] but {key}={length}: set '
+            'it to the training set length (the memory holds one row per '
+            'sample)')
+    idx = torch.tensor(out, dtype=torch.long)
+    return idx if device is None else idx.to(device, non_blocking=True)

@@ -227,7 +227,33 @@ HEADER = """\
 # (kept by --write). Rows named *_authors are checkpoints released by the
 # method's authors (URL as published, their reported numbers, the command
 # that converts them); they come from RELEASED in the script.
+# `Training Memory (GB)` of the ImageNet rows is per GPU at the recipe's
+# batch, ESTIMATED on the CPU (tools/analysis_tools/estimate_gpu_memory.py:
+# live tensor bytes of two training steps, linear in the batch; no CUDA
+# context or cuDNN workspace), not measured on a GPU; see
+# docs/benchmarks.md.
 """
+
+#: CPU estimates of the GPU memory (tools/analysis_tools/
+#: estimate_gpu_memory.py --out ...)
+MEMORY_ESTIMATES = osp.join('tools', 'gpu_check', 'memory_estimates.json')
+
+
+def memory_metadata(cfg: str, root: str = ROOT) -> Dict:
+    """``Training Resources`` and ``Training Memory (GB)`` (per GPU,
+    estimated) of a config that has a CPU estimate; empty otherwise."""
+    import json
+    path = osp.join(root, MEMORY_ESTIMATES)
+    if not osp.isfile(path):
+        return {}
+    with open(path) as f:
+        rows = {r['config']: r for r in json.load(f)['recipes']}
+    r = rows.get(cfg)
+    m = re.search(r'(?:^|_)(\d+)xb(\d+)', osp.basename(cfg))
+    if r is None or m is None:
+        return {}
+    return {'Training Resources': f'{m.group(1)}x GPUs',
+            'Training Memory (GB)': round(r['peak_gib'] * 2**30 / 1e9, 1)}
 
 
 def method_configs(method: str, root: str = ROOT) -> List[str]:
@@ -280,7 +306,9 @@ def build_metafile(method: str, root: str = ROOT) -> dict:
     rows = []
     for cfg in method_configs(method, root):
         stem = osp.splitext(osp.basename(cfg))[0]
-        row = {'Name': stem, 'Metadata': parse_name(stem),
+        row = {'Name': stem,
+               'Metadata': dict(parse_name(stem), **memory_metadata(cfg,
+                                                                   root)),
                'In Collection': info['name'], 'Results': None}
         prev = old_rows.get(stem, {})
         for key in KEPT:

@@ -15,12 +15,12 @@ model = dict(
     neck=dict(
         type='NonLinearNeck', in_channels=512, hid_channels=512,
         out_channels=128, num_layers=2, with_bias=True,
-        with_last_bn=False, with_avg_pool=True, norm_cfg=dict(type='BN')),
+        with_last_bn=False, with_avg_pool=True, norm_cfg=dict(type='BN1d')),
     head=dict(
         type='LatentPredictHead',
         predictor=dict(
             type='NonLinearNeck', in_channels=128, hid_channels=512,
             out_channels=128, num_layers=2, with_bias=True,
             with_last_bn=False, with_avg_pool=False,
-            norm_cfg=dict(type='BN')),
+            norm_cfg=dict(type='BN1d')),
         loss=dict(type='CosineSimilarityLoss')))

@@ -105,7 +105,7 @@ class NonFiniteLossHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         if not self.every_n_train_iters(runner, self.interval):
             return
-        bad = find_nonfinite(outputs, self.pattern)
+        bad = find_nonfinite(self._logged(runner, outputs), self.pattern)
         bad_ranks = self._bad_ranks(bool(bad))
         if not bad_ranks:
             return
@@ -122,6 +122,33 @@ class NonFiniteLossHook(Hook):
             f'{head}. Training stopped before this iteration reached a '
             f'checkpoint; the last checkpoint is {last or "none"}. Lower the '
             'learning rate / check the data, then resume from it.')
+
+    def before_train(self, runner) -> None:
+        # MMEngine's RuntimeInfoHook copies every output to the message hub
+        # as a Python float each iteration (a host read of each value);
+        # when it runs before this hook, the check reads those floats and
+        # adds no host synchronisation of its own
+        names = [type(h).__name__ for h in runner.hooks]
+        self._after_runtime_info = 'RuntimeInfoHook' in names and (
+            self not in runner.hooks or names.index('RuntimeInfoHook') <
+            runner.hooks.index(self))
+
+    def _logged(self, runner, outputs: Optional[dict]) -> Optional[dict]:
+        """``outputs`` with the values MMEngine has already read back to the
+        host this iteration (the message hub's ``train/<key>``) in place of
+        the tensors."""
+        if not outputs or not getattr(self, '_after_runtime_info', False):
+            return outputs
+        hub = runner.message_hub
+        out = {}
+        for key, value in outputs.items():
+            buf = hub.log_scalars.get(f'train/{key}')
+            if isinstance(value, torch.Tensor) and value.numel() == 1 and \
+                    buf is not None and len(buf.data[0]):
+                out[key] = float(buf.current())
+            else:
+                out[key] = value
+        return out
 
     @staticmethod
     def _bad_ranks(local_bad: bool) -> Sequence[int]:

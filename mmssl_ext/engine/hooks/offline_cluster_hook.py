@@ -221,7 +221,7 @@ class OfflineClusterHook(Hook):
                 f'extract_dataloader has {n_extract} samples but the '
                 f'training set has {n}: extract_dataloader.dataset must be '
                 'the training set (with a test pipeline)')
-        if bool(memory.initialized):
+        if memory.is_initialized():
             runner.logger.info(f'{type(self).__name__}: pseudo-labels '
                                'restored from the checkpoint; no initial '
                                'clustering')

@@ -70,10 +70,26 @@ def same_label_fraction(anchor: torch.Tensor, others: torch.Tensor,
     return same.float().mean().item()
 
 
-def group_purity(groups: torch.Tensor, labels: torch.Tensor) -> float:
+def group_purity(groups: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Purity of a grouping of a batch: the fraction of samples that carry
-    their group's majority label (``groups``, ``labels``: (B,) ints)."""
-    return cluster_quality(groups, labels)['purity']
+    their group's majority label (``groups``, ``labels``: (B,) ints), as a
+    0-dim float tensor on ``groups``' device. Computed with (B, B)
+    comparisons (static shapes): no host synchronisation, so it can be
+    logged every iteration."""
+    g = groups.view(-1)
+    c = labels.view(-1).to(g.device)
+    if g.numel() == 0:
+        return torch.zeros((), device=g.device)
+    same_g = g.view(-1, 1) == g.view(1, -1)
+    # samples of i's group that carry i's label
+    agree = (same_g & (c.view(-1, 1) == c.view(1, -1))).sum(1)
+    # the group's majority count, and one representative sample holding it
+    top = torch.where(same_g, agree.view(1, -1),
+                      torch.zeros_like(same_g, dtype=agree.dtype)).amax(1)
+    cand = agree == top
+    earlier = torch.ones_like(same_g).tril(-1)
+    rep = cand & ~(same_g & earlier & cand.view(1, -1)).any(1)
+    return (agree * rep).sum().float() / g.numel()
 
 
 def pseudo_label_quality(pseudo: torch.Tensor,

@@ -115,7 +115,7 @@ class PseudoLabelClassifier(BaseSelfSupervisor):
         """NMI and purity of the pseudo-labels against the true labels
         (:class:`~mmssl_ext.engine.hooks.DiagnosticsHook`; monitoring)."""
         from mmssl_ext.evaluation.functional import pseudo_label_quality
-        if not bool(self.memory.initialized):
+        if not self.memory.is_initialized():
             return {}
         return pseudo_label_quality(self.memory.labels, true_labels)
 
@@ -141,7 +141,7 @@ class PseudoLabelClassifier(BaseSelfSupervisor):
         (an empty cluster counts as size 1e-10, as MMSelfSup)."""
         k = self.memory.num_clusters
         if self.reweight_pow is None:
-            return torch.full((k, ), 1. / k)
+            return torch.full((k, ), 1. / k, device=self.memory.labels.device)
         hist = self.memory.histogram().double()
         inv = (1. / (hist + 1e-10))**self.reweight_pow
         return (inv / inv.sum()).float()
@@ -149,7 +149,7 @@ class PseudoLabelClassifier(BaseSelfSupervisor):
     def classify(self, inputs, data_samples):
         """Neck outputs, data-set indices and the weighted CE against the
         pseudo-labels of the batch."""
-        if not bool(self.memory.initialized):
+        if not self.memory.is_initialized():
             raise RuntimeError(
                 f'{type(self).__name__}: the memory holds no pseudo-labels '
                 'yet: add OfflineClusterHook(initial=True) to custom_hooks '

@@ -9,6 +9,8 @@ from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
+from mmssl_ext.utils.host_state import (host_scalar, register_host_scalar,
+                                        set_host_scalar)
 from mmssl_ext.utils.seeding import seeded_generator
 from ..memories import FeatureMemory, build_memory
 
@@ -87,8 +89,7 @@ class NPID(BaseSelfSupervisor):
         self.ensure_neg = ensure_neg
         self.seed = int(seed)
         if self.neg_num is not None:
-            self.register_buffer('num_iters',
-                                 torch.tensor(0, dtype=torch.long))
+            register_host_scalar(self, 'num_iters', 0)
         if ensure_neg and self.memory.length < 2:
             raise ValueError('ensure_neg=True needs memory.length >= 2')
 
@@ -101,13 +102,8 @@ class NPID(BaseSelfSupervisor):
 
     def sample_idx(self, data_samples, device=None) -> torch.Tensor:
         """The batch's data-set indices, checked against the memory."""
-        idx = get_sample_idx(data_samples, device=device)
-        if int(idx.max()) >= self.memory.length or int(idx.min()) < 0:
-            raise ValueError(
-                f'sample_idx up to {int(idx.max())} but model.memory.length='
-                f'{self.memory.length}: the memory must have one row per '
-                'training sample')
-        return idx
+        return get_sample_idx(data_samples, device=device,
+                              length=self.memory.length)
 
     def _sample_negatives(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, neg_num) uniform bank indices from a generator on the bank's
@@ -118,17 +114,17 @@ class NPID(BaseSelfSupervisor):
         cost more than the rest of the memory-bank work."""
         n = self.memory.length
         dev = self.memory.bank.device
-        g = seeded_generator(self.seed, dist.get_rank(), self.num_iters,
-                             device=dev)
-        neg = torch.randint(0, n, (idx.numel(), self.neg_num), generator=g,
-                            device=dev)
-        if self.ensure_neg:
-            idx_c = idx.to(dev).unsqueeze(1)
-            bad = neg == idx_c
-            while bad.any():
-                neg[bad] = torch.randint(0, n, (int(bad.sum()), ),
-                                         generator=g, device=dev)
-                bad = neg == idx_c
+        g = seeded_generator(self.seed, dist.get_rank(),
+                             host_scalar(self, 'num_iters'), device=dev)
+        if not self.ensure_neg:
+            neg = torch.randint(0, n, (idx.numel(), self.neg_num),
+                                generator=g, device=dev)
+        else:
+            # uniform over the other n - 1 rows in one draw (no redraw
+            # loop reading the conflicts back): r in [0, n - 1), skip idx
+            neg = torch.randint(0, n - 1, (idx.numel(), self.neg_num),
+                                generator=g, device=dev)
+            neg += (neg >= idx.to(dev).unsqueeze(1)).long()
         return neg.to(idx.device)
 
     def instance_loss(self, feats: List[torch.Tensor],
@@ -159,7 +155,8 @@ class NPID(BaseSelfSupervisor):
         for f in reversed(feats):
             self.memory.update(idx, f.detach())
         if self.neg_num is not None:
-            self.num_iters += 1
+            set_host_scalar(self, 'num_iters',
+                            host_scalar(self, 'num_iters') + 1)
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:

@@ -201,10 +201,17 @@ def _simclr(model: SimCLR, inputs: List[torch.Tensor], data_samples=None):
     s = z / (torch.norm(z, p=2, dim=1, keepdim=True) + 1e-10)
     s = torch.cat(GatherLayer.apply(s), dim=0)
     s = torch.matmul(s, s.permute(1, 0))
-    mask, pos_idx, neg_mask = model._create_buffer(s.size(0) // 2, s.device)
-    s = torch.masked_select(s, mask == 1).reshape(s.size(0), -1)
-    positive = s[pos_idx].unsqueeze(1)
-    negative = torch.masked_select(s, neg_mask == 1).reshape(s.size(0), -1)
+    # MMPretrain's masks, as static-shape gathers (its masked_select has a
+    # data-dependent shape: a host synchronisation on CUDA): the
+    # off-diagonal (N, N - 1) similarities in row order; rows 2k and 2k + 1
+    # (the two views of sample k) have their positive in column 2k
+    m = s.size(0)
+    s = s.flatten()[1:].view(m - 1, m + 1)[:, :-1].reshape(m, m - 1)
+    pos_col = torch.arange(m, device=s.device).div(
+        2, rounding_mode='floor').mul(2).unsqueeze(1)
+    positive = s.gather(1, pos_col)
+    cols = torch.arange(m - 2, device=s.device).unsqueeze(0)
+    negative = s.gather(1, cols + (cols >= pos_col).long())
     per_view = z.view(n, 2, -1)
     keys = F.normalize(z.detach(), dim=1).view(n, 2, -1)
 

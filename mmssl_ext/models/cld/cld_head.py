@@ -249,5 +249,5 @@ class CLDGroupHead(BaseModule):
         if true_labels is not None:
             from mmssl_ext.evaluation.functional import group_purity
             purity = sum(group_purity(lab, true_labels) for lab in labels)
-            out['group_purity'] = acc.new_tensor(purity / len(labels))
+            out['group_purity'] = (purity / len(labels)).to(acc)
         return out

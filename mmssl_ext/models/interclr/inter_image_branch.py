@@ -15,6 +15,8 @@ from mmengine.model import ExponentialMovingAverage
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
+from mmssl_ext.utils.host_state import (host_scalar, register_host_scalar,
+                                        set_host_scalar)
 from mmssl_ext.utils.seeding import seeded_generator
 from ..algorithms.composed import BaseBranch, build_module, check_weight
 from ..algorithms.siamese import SiameseStep, framework_of
@@ -119,9 +121,8 @@ class InterImageBranch(BaseBranch):
         self.neg_sampler.check_bank_length(self.memory.length)
         if sampling_seed is None:
             sampling_seed = int(torch.randint(0, 2**31 - 1, (1, )))
-        self.register_buffer('sampling_seed',
-                             torch.tensor(int(sampling_seed)))
-        self.register_buffer('sampling_step', torch.tensor(0))
+        register_host_scalar(self, 'sampling_seed', int(sampling_seed))
+        register_host_scalar(self, 'sampling_step', 0)
         self._pending = None
 
     def attach(self, model, key: str) -> None:
@@ -154,7 +155,7 @@ class InterImageBranch(BaseBranch):
                              'targets without gradient)')
 
     def check_ready(self) -> None:
-        if not bool(self.memory.initialized):
+        if not self.memory.is_initialized():
             raise RuntimeError(
                 f'{self.key}: the inter-image memory is not initialised; add '
                 "dict(type='OfflineClusterHook', ...) to custom_hooks (it "
@@ -170,7 +171,7 @@ class InterImageBranch(BaseBranch):
         """NMI and purity of the pseudo-labels against the true labels
         (monitoring)."""
         from mmssl_ext.evaluation.functional import pseudo_label_quality
-        if not bool(self.memory.initialized):
+        if not self.memory.is_initialized():
             return {}
         return pseudo_label_quality(self.memory.label_bank, true_labels)
 
@@ -207,7 +208,9 @@ class InterImageBranch(BaseBranch):
     def loss(self, model, step: SiameseStep,
              data_samples) -> Dict[str, torch.Tensor]:
         view_q, view_t = step.pair
-        idx = get_sample_idx(data_samples, device=step.loss.device)
+        idx = get_sample_idx(data_samples, device=step.loss.device,
+                             length=self.memory.length,
+                             key=f'{self.key}.memory.length')
         if self.neck is None:
             q = step.query(view_q)
             target = step.target(view_t)
@@ -218,9 +221,10 @@ class InterImageBranch(BaseBranch):
             raise ValueError(
                 f'{self.key}.memory.feat_dim={self.memory.feat_dim} but the '
                 f'projection has {q.size(1)} dims')
-        g = seeded_generator(self.sampling_seed,
-                             1009 * int(self.sampling_step) + dist.get_rank(),
-                             device=self.memory.bank.device)
+        g = seeded_generator(
+            host_scalar(self, 'sampling_seed'),
+            1009 * host_scalar(self, 'sampling_step') + dist.get_rank(),
+            device=self.memory.bank.device)
         pos, neg, _, _ = self.inter_logits(q, idx, g)
         loss = self.head.loss(pos, neg)
         widened = getattr(self.neg_sampler, 'last_widened', 0)
@@ -228,11 +232,12 @@ class InterImageBranch(BaseBranch):
         return dict(
             loss_inter=self.loss_weight * loss,
             # fraction of anchors whose negative pool had to be widened
-            neg_widened=q.new_tensor(widened / q.size(0)))
+            neg_widened=q.new_full((), widened / q.size(0)))
 
     def commit(self) -> Dict[str, torch.Tensor]:
         idx, target = self._pending
         self._pending = None
         out = self.memory.update(idx, target)
-        self.sampling_step += 1
+        set_host_scalar(self, 'sampling_step',
+                        host_scalar(self, 'sampling_step') + 1)
         return out

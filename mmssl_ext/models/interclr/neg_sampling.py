@@ -38,6 +38,8 @@ from typing import Optional
 import torch
 
 from mmssl_ext.registry import TASK_UTILS
+from mmssl_ext.utils.host_state import value_checks
+from ..memories.base import label_counts
 from ..utils.knn import knn_search
 
 #: Short names accepted by ``InterCLRMoCo(neg_sampling=...)``.
@@ -85,11 +87,12 @@ def sample_positives(label_bank: torch.Tensor,
         Tensor: (B,) long bank indices.
     """
     order = torch.argsort(label_bank, stable=True)
-    counts = torch.bincount(label_bank, minlength=num_clusters or 0)
+    counts = (label_counts(label_bank, num_clusters) if num_clusters else
+              torch.bincount(label_bank))
     starts = counts.cumsum(0) - counts
     labels = labels.to(label_bank.device)
     cnt = counts[labels]
-    if (cnt == 0).any():
+    if value_checks(cnt) and (cnt == 0).any():
         raise ValueError('sample_positives: some anchor labels do not occur '
                          'in the label bank')
     return order[starts[labels] + _rand_below(cnt, generator)]

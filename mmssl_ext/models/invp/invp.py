@@ -221,13 +221,8 @@ class InvP(BaseSelfSupervisor):
                     'MultiView in the train pipeline')
             inputs = inputs[0]
         feats = self.embed(inputs)
-        idx = get_sample_idx(data_samples, device=feats.device)
-        if idx.numel() and (int(idx.min()) < 0
-                            or int(idx.max()) >= self.memory.length):
-            raise ValueError(
-                f'sample_idx in [{int(idx.min())}, {int(idx.max())}] but '
-                f'model.memory.length={self.memory.length}: set it to the '
-                'training set length')
+        idx = get_sample_idx(data_samples, device=feats.device,
+                             length=self.memory.length)
         mem = self.memory
         weight = self.invariance_weight()
         with_inv = self.lambda_inv > 0
@@ -239,7 +234,7 @@ class InvP(BaseSelfSupervisor):
             l_inv = out['loss_inv']
             losses['loss_inv'] = (l_inv * weight if weight > 0 else
                                   l_inv.new_zeros(()))
-            losses['inv_weight'] = l_inv.new_tensor(weight)
+            losses['inv_weight'] = l_inv.new_full((), weight)
             losses['inv_term'] = l_inv.detach()
             losses['num_pos'] = out['num_pos']
         mem.update(idx, feats.detach(), ranked=out['bg_idx'])

@@ -36,17 +36,41 @@ import torch
 import torch.nn as nn
 
 from mmssl_ext.utils.dist import all_gather_cat
+from mmssl_ext.utils.host_state import value_checks
 
 
 def last_occurrence(idx: torch.Tensor) -> torch.Tensor:
-    """Positions of the last occurrence of every distinct value of ``idx``
-    (sorted by value): a deterministic choice when a global batch holds the
-    same sample twice (sampling with replacement, DefaultSampler round-up)."""
-    uniq, inv = torch.unique(idx, return_inverse=True)
-    pos = torch.arange(idx.numel(), device=idx.device)
-    last = torch.full((uniq.numel(), ), -1, dtype=torch.long,
-                      device=idx.device)
-    return last.scatter_reduce(0, inv, pos, reduce='amax')
+    """For every position ``p`` of ``idx`` (B,), the position of the last
+    occurrence of ``idx[p]``: a deterministic choice when a global batch
+    holds the same sample twice (sampling with replacement, DefaultSampler
+    round-up). Taking the rows at these positions makes every duplicate
+    carry the last occurrence's row, so the writes of a duplicated index
+    are identical. Shapes are static (one stable sort, no ``unique``): no
+    host synchronisation."""
+    b = idx.numel()
+    if b == 0:
+        return torch.zeros(0, dtype=torch.long, device=idx.device)
+    srt, order = torch.sort(idx, stable=True)
+    pos = torch.arange(b, device=idx.device)
+    # sorted position of the end of each run of equal values
+    is_end = torch.ones(b, dtype=torch.bool, device=idx.device)
+    is_end[:-1] = srt[1:] != srt[:-1]
+    ends = torch.where(is_end, pos, torch.full_like(pos, b))
+    run_end = ends.flip(0).cummin(0).values.flip(0)
+    out = torch.empty_like(order)
+    out[order] = order[run_end]
+    return out
+
+
+def label_counts(labels: torch.Tensor, k: int) -> torch.Tensor:
+    """(k,) long counts of the values of ``labels`` (ints in ``[0, k)``):
+    ``torch.bincount(labels, minlength=k)`` without its host
+    synchronisation (CUDA's bincount reads the maximum back to size its
+    output; here the size is known)."""
+    labels = labels.view(-1)
+    return torch.zeros(k, dtype=torch.long,
+                       device=labels.device).scatter_add_(
+                           0, labels, torch.ones_like(labels))
 
 
 class BaseMemory(nn.Module):
@@ -77,9 +101,15 @@ class BaseMemory(nn.Module):
                 'sample)')
 
     def check_idx(self, idx: torch.Tensor) -> None:
-        """Raise an IndexError unless every index is in ``[0, length)``."""
-        if idx.numel() and (int(idx.min()) < 0
-                            or int(idx.max()) >= self.length):
+        """Raise an IndexError unless every index is in ``[0, length)``.
+
+        Runs where it costs no GPU stall (CPU tensors, or CUDA tensors in
+        debug mode: :func:`~mmssl_ext.utils.host_state.value_checks`); the
+        algorithms check the batch's indices on the host before they reach
+        the device (:func:`~mmssl_ext.utils.dist.get_sample_idx`, an error
+        naming ``model.memory.length``)."""
+        if idx.numel() and value_checks(idx) and (
+                int(idx.min()) < 0 or int(idx.max()) >= self.length):
             raise IndexError(
                 f'sample indices must be in [0, {self.length}), got range '
                 f'[{int(idx.min())}, {int(idx.max())}]: the memory length '
@@ -90,14 +120,17 @@ class BaseMemory(nn.Module):
                *rows: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """All-gather this rank's ``idx`` (B,) and ``rows`` (B, ...) from
         every rank (rank order), keep the last occurrence of every index and
-        move everything to this memory's device: ``(idx, *rows)``."""
+        move everything to this memory's device: ``(idx, *rows)``. The
+        rows of a duplicated index are those of its last occurrence (all
+        of its writes are then the same); the global batch keeps its length
+        (static shapes, no host synchronisation)."""
         device = rows[0].device if rows else idx.device
         idx = all_gather_cat(idx.long().to(device))
         rows = [all_gather_cat(r) for r in rows]
         dev = self.device
         idx = idx.to(dev)
-        keep = last_occurrence(idx)
-        return (idx[keep], ) + tuple(r.to(dev)[keep] for r in rows)
+        last = last_occurrence(idx)
+        return (idx, ) + tuple(r.to(dev)[last] for r in rows)
 
 
 class ClusterState:
@@ -105,7 +138,8 @@ class ClusterState:
     sample), as the clustering hooks use it:
 
     * ``num_clusters`` (int) and ``labels`` ((N,) long tensor);
-    * ``initialized``: whether every sample has a label;
+    * ``initialized`` (and ``is_initialized()``): whether every sample
+      has a label, as a Python bool (no host synchronisation);
     * ``online_labels``: whether ``update`` relabels the samples it
       touches (then :class:`~mmssl_ext.engine.hooks.ClusterMemoryHook`
       maintains centroids and cluster sizes);
@@ -123,7 +157,7 @@ class ClusterState:
 
     def histogram(self) -> torch.Tensor:
         """Cluster sizes (K,) long."""
-        return torch.bincount(self.labels, minlength=self.num_clusters)
+        return label_counts(self.labels, self.num_clusters)
 
     def check_labels(self, labels) -> torch.Tensor:
         """``labels`` as a (N,) long tensor on this memory's device; raise

@@ -9,9 +9,11 @@ from mmengine import dist
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import broadcast_from_rank0
+from mmssl_ext.utils.host_state import (host_scalar, register_host_scalar,
+                                        set_host_scalar, set_host_value)
 from mmssl_ext.utils.seeding import seeded_generator
 from ..utils.kmeans import kmeans
-from .base import BaseMemory, ClusterState
+from .base import BaseMemory, ClusterState, label_counts
 from .feature_memory import FeatureMemory
 
 
@@ -44,8 +46,13 @@ class LabelMemory(BaseMemory, ClusterState):
 
     @property
     def initialized(self) -> bool:
-        """Whether every sample has a label."""
-        return bool((self.labels >= 0).all())
+        """Whether every sample has a label (a Python value, read from the
+        labels once after construction or a checkpoint load)."""
+        return host_scalar(self, 'initialized',
+                           lambda: bool((self.labels >= 0).all()))
+
+    def is_initialized(self) -> bool:
+        return self.initialized
 
     @torch.no_grad()
     def set_clusters(self, feats: Optional[torch.Tensor],
@@ -53,6 +60,7 @@ class LabelMemory(BaseMemory, ClusterState):
         """Store new labels (N,) (identical on every rank); ``feats`` is not
         used."""
         self.labels.copy_(self.check_labels(labels))
+        set_host_value(self, 'initialized', True)
 
 
 @MODELS.register_module()
@@ -134,7 +142,7 @@ class ClusterMemory(FeatureMemory, ClusterState):
         self.register_buffer('label_bank',
                              torch.zeros(length, dtype=torch.long))
         self.register_buffer('centroids', torch.zeros(num_clusters, feat_dim))
-        self.register_buffer('num_splits', torch.tensor(0, dtype=torch.long))
+        register_host_scalar(self, 'num_splits', 0)
 
     def extra_repr(self) -> str:
         return (super().extra_repr() + f', num_clusters={self.num_clusters}, '
@@ -169,7 +177,7 @@ class ClusterMemory(FeatureMemory, ClusterState):
         rank). First call: :meth:`init_memory` (the k-means centroids are
         not used: centroids are always the means of the bank rows). Later
         calls: replace the label bank only, then refresh the centroids."""
-        if not bool(self.initialized):
+        if not self.is_initialized():
             self.init_memory(feats, labels)
             return
         self.label_bank.copy_(self.check_labels(labels))
@@ -206,21 +214,20 @@ class ClusterMemory(FeatureMemory, ClusterState):
 
     def _centroid_rows(self, cinds: torch.Tensor) -> torch.Tensor:
         """Means of clusters ``cinds`` (previous value if empty)."""
-        k = self.num_clusters
-        pos = torch.full((k, ), -1, dtype=torch.long,
+        k, m = self.num_clusters, cinds.numel()
+        # row m collects the members of the other clusters (static shapes:
+        # no boolean selection, no host synchronisation)
+        pos = torch.full((k, ), m, dtype=torch.long,
                          device=self.label_bank.device)
-        pos[cinds] = torch.arange(cinds.numel(), device=pos.device)
-        member_pos = pos[self.label_bank]
-        sel = member_pos >= 0
-        rows = member_pos[sel]
-        sums = torch.zeros(cinds.numel(), self.feat_dim,
-                           dtype=self.bank.dtype, device=self.bank.device)
-        sums.index_add_(0, rows, self.bank[sel])
-        counts = torch.bincount(rows, minlength=cinds.numel())
-        out = self.centroids[cinds].clone()
-        ok = counts > 0
-        out[ok] = sums[ok] / counts[ok].unsqueeze(1).to(sums.dtype)
-        return out
+        pos[cinds] = torch.arange(m, device=pos.device)
+        rows = pos[self.label_bank].to(self.bank.device)
+        sums = torch.zeros(m + 1, self.feat_dim, dtype=self.bank.dtype,
+                           device=self.bank.device).index_add_(
+                               0, rows, self.bank)[:m]
+        counts = label_counts(rows, m + 1)[:m].unsqueeze(1)
+        return torch.where(counts > 0,
+                           sums / counts.clamp(min=1).to(sums.dtype),
+                           self.centroids[cinds])
 
     @torch.no_grad()
     def update_centroids(
@@ -230,9 +237,10 @@ class ClusterMemory(FeatureMemory, ClusterState):
         """Recompute the centroids of ``cinds`` (all if None) from the bank
         on rank 0 and broadcast those rows."""
         if cinds is None:
-            cinds = torch.arange(self.num_clusters)
+            cinds = torch.arange(self.num_clusters,
+                                 device=self.label_bank.device)
         cinds = torch.as_tensor(cinds, dtype=torch.long).view(-1).to(
-            self.label_bank.device)
+            self.label_bank.device, non_blocking=True)
         if cinds.numel() == 0:
             return
         rows = self._centroid_rows(cinds) if dist.get_rank() == 0 else None
@@ -262,7 +270,8 @@ class ClusterMemory(FeatureMemory, ClusterState):
                 return second
         perm = torch.randperm(
             members.numel(),
-            generator=seeded_generator(self.seed, self.num_splits))
+            generator=seeded_generator(self.seed,
+                                       host_scalar(self, 'num_splits')))
         return members[perm[:members.numel() // 2].to(members.device)]
 
     @torch.no_grad()
@@ -295,7 +304,8 @@ class ClusterMemory(FeatureMemory, ClusterState):
                 continue
             members = torch.nonzero(labels == big).flatten()
             second = self._split(members)
-            self.num_splits += 1
+            set_host_scalar(self, 'num_splits',
+                            host_scalar(self, 'num_splits') + 1)
             labels[second] = e
             touched.update((big, e))
         changed = torch.nonzero(labels != self.label_bank).flatten()
@@ -324,7 +334,8 @@ class ClusterMemory(FeatureMemory, ClusterState):
             delta = self._small_cluster_delta()
             changed, new_labels, touched = delta
             packed = torch.cat([
-                torch.tensor([changed.numel(), int(self.num_splits)],
+                torch.tensor([changed.numel(),
+                              host_scalar(self, 'num_splits')],
                              device=changed.device),
                 changed, new_labels, touched.to(changed.device)
             ]).cpu()
@@ -333,7 +344,7 @@ class ClusterMemory(FeatureMemory, ClusterState):
         if world > 1:
             packed = broadcast_from_rank0(packed)
         n = int(packed[0])
-        self.num_splits.fill_(int(packed[1]))
+        set_host_scalar(self, 'num_splits', int(packed[1]))
         dev = self.label_bank.device
         changed = packed[2:2 + n].to(dev)
         new_labels = packed[2 + n:2 + 2 * n].to(dev)

@@ -7,19 +7,23 @@ import torch
 import torch.nn.functional as F
 
 from mmssl_ext.registry import MODELS
+from mmssl_ext.utils.host_state import (host_scalar, register_host_scalar,
+                                        set_host_scalar)
 from mmssl_ext.utils.seeding import seeded_generator
 from .base import BaseMemory
 
 
-def check_finite(f: torch.Tensor, where: str) -> None:
-    """Refuse to write NaN/Inf features into replicated state (a bank or a
-    queue): once there, they would poison every later similarity and every
-    checkpoint."""
-    if not bool(torch.isfinite(f).all()):
-        raise FloatingPointError(
-            f'{where}: non-finite (NaN/Inf) features; refusing to write '
-            'them into the memory (the loss or the encoder diverged: lower '
-            'the learning rate or check the input data)')
+def finite_rows(f: torch.Tensor) -> torch.Tensor:
+    """(B, 1) bool: rows of ``f`` that are all finite.
+
+    Memories never write a NaN/Inf row into replicated state (a bank or a
+    queue: once there, it would poison every later similarity and every
+    checkpoint): such a row keeps its old value, decided on the device
+    without reading anything back. The run itself is stopped, naming the
+    iteration and the loss, by ``NonFiniteLossHook`` (in the default
+    runtime): non-finite features come from a diverged encoder, whose loss
+    is then non-finite too."""
+    return torch.isfinite(f).all(1, keepdim=True)
 
 
 _INITS = ('random', 'uniform', 'data')
@@ -84,7 +88,7 @@ class FeatureMemory(BaseMemory):
         else:
             bank = torch.zeros(shape)
         self.register_buffer('bank', bank)
-        self.register_buffer('initialized', torch.tensor(init != 'data'))
+        register_host_scalar(self, 'initialized', init != 'data')
 
     def extra_repr(self) -> str:
         return (f'length={self.length}, feat_dim={self.feat_dim}, '
@@ -101,7 +105,11 @@ class FeatureMemory(BaseMemory):
         if not torch.isfinite(feats).all():
             raise ValueError('init_bank got non-finite (NaN/Inf) features')
         self.bank.copy_(F.normalize(feats.detach().to(self.bank), dim=1))
-        self.initialized.fill_(True)
+        set_host_scalar(self, 'initialized', True)
+
+    def is_initialized(self) -> bool:
+        """Whether the bank holds data (a Python value: no host sync)."""
+        return host_scalar(self, 'initialized')
 
     def gather_features(self, idx: torch.Tensor, feats: torch.Tensor,
                         *rows: torch.Tensor) -> Tuple[torch.Tensor, ...]:
@@ -122,15 +130,15 @@ class FeatureMemory(BaseMemory):
         """Apply the momentum rule to gathered, unique ``idx`` with unit-norm
         ``f``; returns the new rows."""
         self.check_idx(idx)
-        if not bool(self.initialized):
+        if not self.is_initialized():
             raise RuntimeError(
                 "FeatureMemory(init='data') was not initialised: call "
                 'init_bank (e.g. from an offline clustering hook) first')
-        check_finite(f, 'FeatureMemory.update')
         f = f.to(self.bank)
         m = self.momentum
-        new = f if m == 1. else F.normalize(
-            (1. - m) * self.bank[idx] + m * f, dim=1)
+        old = self.bank[idx]
+        new = f if m == 1. else F.normalize((1. - m) * old + m * f, dim=1)
+        new = torch.where(finite_rows(f), new, old)
         self.bank[idx] = new
         return new
 

@@ -5,7 +5,9 @@ import torch.nn.functional as F
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import all_gather_cat
-from .feature_memory import check_finite
+from mmssl_ext.utils.host_state import (host_scalar, register_host_scalar,
+                                        set_host_scalar)
+from .feature_memory import finite_rows
 
 
 @MODELS.register_module()
@@ -45,7 +47,7 @@ class FeatureQueue(nn.Module):
         if normalize:
             q = F.normalize(q, dim=1)
         self.register_buffer('queue', q)
-        self.register_buffer('ptr', torch.tensor(0, dtype=torch.long))
+        register_host_scalar(self, 'ptr', 0)
 
     def extra_repr(self) -> str:
         return f'length={self.length}, feat_dim={self.feat_dim}'
@@ -61,19 +63,20 @@ class FeatureQueue(nn.Module):
         if self.normalize:
             keys = F.normalize(keys.float(), dim=1)
         keys = all_gather_cat(keys).to(self.queue)
-        check_finite(keys, 'FeatureQueue.enqueue')
         n = keys.size(0)
         if n == 0:
             return
+        p = host_scalar(self, 'ptr')
         if n > self.length:
             skipped = n - self.length
             keys = keys[skipped:]
-            self.ptr.fill_((int(self.ptr) + skipped) % self.length)
+            p = (p + skipped) % self.length
             n = self.length
-        p = int(self.ptr)
         slots = (p + torch.arange(n, device=self.queue.device)) % self.length
-        self.queue[slots] = keys
-        self.ptr.fill_((p + n) % self.length)
+        # a non-finite key keeps the old slot (see finite_rows)
+        self.queue[slots] = torch.where(finite_rows(keys), keys,
+                                        self.queue[slots])
+        set_host_scalar(self, 'ptr', (p + n) % self.length)
 
     def forward(self) -> torch.Tensor:
         """A detached copy of the queue (L, D)."""

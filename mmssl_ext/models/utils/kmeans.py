@@ -37,6 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mmssl_ext.utils.host_state import value_checks
+
 __all__ = ['KMeansResult', 'kmeans', 'batch_kmeans', 'pca_whiten',
            'faiss_num_gpus']
 
@@ -390,7 +392,7 @@ def batch_kmeans(x: torch.Tensor,
         raise ValueError(f'{key}={k} must be in [1, batch size {b}] (pass '
                          'strict=False to allow zero-initialised extra '
                          'centroids)')
-    if not torch.isfinite(x).all():
+    if value_checks(x) and not torch.isfinite(x).all():
         raise ValueError('batch_kmeans got non-finite (NaN/Inf) features')
     xd = x.detach()
     if init_centroids is not None:

@@ -21,6 +21,8 @@ from typing import Optional, Tuple
 
 import torch
 
+from mmssl_ext.utils.host_state import value_checks
+
 _FAISS = None
 #: bytes of query x bank similarities scored at once in whole-row mode
 ROW_BUDGET = 256 * 2**20
@@ -50,7 +52,8 @@ def _check(query: torch.Tensor, bank: torch.Tensor, k: int) -> None:
         raise ValueError(f'k={k} must be in [1, bank size={bank.size(0)}]: '
                          'lower the number of neighbours (k / topk) or use '
                          'a larger bank')
-    if not torch.isfinite(query).all() or not torch.isfinite(bank).all():
+    if value_checks(query) and (not torch.isfinite(query).all()
+                                or not torch.isfinite(bank).all()):
         raise ValueError('knn_search got non-finite (NaN/Inf) features')
 
 

@@ -108,14 +108,16 @@ def test_nonfinite_features_never_reach_the_bank_or_queue():
     import torch
 
     from mmssl_ext.models.memories import FeatureMemory, FeatureQueue
-    mem = FeatureMemory(length=4, feat_dim=2, momentum=0.5)
+    # a non-finite row keeps its old value (decided on the device, no host
+    # sync); the finite rows of the same batch are written.
+    # NonFiniteLossHook stops the run (tests/test_reliability)
+    mem = FeatureMemory(length=4, feat_dim=2, momentum=1.0)
     before = mem.bank.clone()
-    bad = torch.tensor([[1.0, float('nan')]])
-    with pytest.raises(FloatingPointError, match='FeatureMemory.update'):
-        mem.update(torch.tensor([1]), bad)
-    assert torch.equal(mem.bank, before)
+    bad = torch.tensor([[1.0, float('nan')], [0.0, 2.0]])
+    mem.update(torch.tensor([1, 2]), bad)
+    assert torch.equal(mem.bank[[0, 1, 3]], before[[0, 1, 3]])
+    assert mem.bank[2].tolist() == [0.0, 1.0]
     q = FeatureQueue(length=3, feat_dim=2)
     qb = q.queue.clone()
-    with pytest.raises(FloatingPointError, match='FeatureQueue.enqueue'):
-        q.enqueue(torch.tensor([[float('inf'), 0.0]]))
-    assert torch.equal(q.queue, qb) and int(q.ptr) == 0
+    q.enqueue(torch.tensor([[float('inf'), 0.0]]))
+    assert torch.equal(q.queue, qb) and int(q.ptr) == 1

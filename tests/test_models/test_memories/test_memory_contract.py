@@ -43,9 +43,11 @@ def test_gather_keeps_last_occurrence_and_extra_rows():
     m = NeighbourMemory(4, 2, num_neighbours=1)
     idx, f, rows = m.gather(T([2, 0, 2]), T([[1., 0.], [0., 1.], [3., 3.]]),
                             T([[7], [8], [9]]))
-    assert idx.tolist() == [0, 2]
-    assert f.tolist() == [[0., 1.], [3., 3.]]
-    assert rows.tolist() == [[8], [9]]
+    # static shapes: every position keeps its index, a duplicate carries
+    # the rows of the index's last occurrence
+    assert idx.tolist() == [2, 0, 2]
+    assert f.tolist() == [[3., 3.], [0., 1.], [3., 3.]]
+    assert rows.tolist() == [[9], [8], [9]]
 
 
 def test_label_memory():

@@ -109,7 +109,7 @@ def _init_cluster_state(model, n: int, device) -> str:
 
     from mmssl_ext.models.memories import ClusterState, find_memories
     found = find_memories(model, ClusterState)
-    if not found or bool(found[0][1].initialized):
+    if not found or found[0][1].is_initialized():
         return ''
     mem = found[0][1]
     k, dim = mem.num_clusters, getattr(mem, 'feat_dim', 128)
@@ -119,6 +119,31 @@ def _init_cluster_state(model, n: int, device) -> str:
     labels = torch.randint(0, k, (n, ), device=device, generator=g)
     mem.set_clusters(feats, labels)
     return f'random cluster state: {n} x {dim} bank, {k} clusters'
+
+
+#: the CPU estimates of tools/analysis_tools/estimate_gpu_memory.py
+ESTIMATES = osp.join(osp.dirname(osp.dirname(__file__)),
+                     'memory_estimates.json')
+
+
+def memory_estimate(config: str, overrides: dict, batch: int,
+                    img_size: int):
+    """Estimated peak GiB of ``config`` at per-GPU ``batch`` (224 px, no
+    overrides) from the CPU estimate file, or None: the estimate's two
+    measured batches extrapolated linearly, as the estimator does for the
+    recipe's batch."""
+    import json
+    if overrides or img_size != 224 or not osp.exists(ESTIMATES):
+        return None
+    with open(ESTIMATES) as f:
+        rows = {r['config']: r for r in json.load(f)['recipes']}
+    r = rows.get(config)
+    if r is None:
+        return None
+    (b1, m1), (b2, m2) = sorted((int(b), m['peak_bytes'])
+                                for b, m in r['measured'].items())
+    peak = m2 + (batch - b2) * (m2 - m1) / (b2 - b1)
+    return round(peak / 2**30, 2)
 
 
 def run_row(row: str, config: str, base, overrides: dict, note: str, device,
@@ -165,6 +190,14 @@ def run_row(row: str, config: str, base, overrides: dict, note: str, device,
     if cuda:
         out['peak_mem_gib'] = round(torch.cuda.max_memory_allocated() /
                                     2**30, 2)
+    est = memory_estimate(config, overrides, batch, settings['img_size'])
+    if est is not None:
+        out['est_peak_gib'] = est
+        if 'peak_mem_gib' in out:
+            out['mem_ratio'] = round(out['peak_mem_gib'] / est, 3)
+        print(f'[gpu_check] {row}: peak {out.get("peak_mem_gib", "-")} GiB '
+              f'measured, {est} GiB estimated on the CPU, ratio '
+              f'{out.get("mem_ratio", "-")}', flush=True)
     problems = [f'non-finite {k}={v}' for k, v in clock.last_losses.items()
                 if v != v or v in (float('inf'), float('-inf'))]
     out['problems'] = problems

@@ -131,8 +131,8 @@ def markdown(report: dict) -> str:
     lines += ['', '## 2. ImageNet ResNet-50 recipes (synthetic images, real '
               'bank sizes)', '',
               '| recipe | base | status | views | images/s | ratio to base |'
-              ' peak GiB | optim | note |',
-              '|---|---|---|---|---|---|---|---|---|']
+              ' peak GiB | est. GiB (CPU) | measured / est. | optim | note |',
+              '|---|---|---|---|---|---|---|---|---|---|---|']
     for i in c['imagenet']['items']:
         other = ', '.join(f'{v} vs {k}' for k, v in i.get(
             'other_ratios', {}).items())
@@ -141,8 +141,9 @@ def markdown(report: dict) -> str:
             f'| {i["name"]} | {i.get("base") or "-"} | {_status(i)} | '
             f'{_fmt(i.get("views"))} | {_fmt(i.get("images_per_s"), 1)} | '
             f'{_fmt(i.get("ratio_to_base"), 3)} | '
-            f'{_fmt(i.get("peak_mem_gib"))} | {i.get("optim_wrapper", "-")}'
-            f' | {note} |')
+            f'{_fmt(i.get("peak_mem_gib"))} | {_fmt(i.get("est_peak_gib"))} '
+            f'| {_fmt(i.get("mem_ratio"), 3)} | '
+            f'{i.get("optim_wrapper", "-")} | {note} |')
 
     lines += ['', '## 3. Machinery at ImageNet scale', '',
               '| item | status | size | time | peak extra GiB | note |',
