@@ -45,6 +45,7 @@ import math
 from typing import Dict, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mmssl_ext.registry import MODELS
@@ -57,7 +58,7 @@ RAMP_UPS = ('binary', 'gaussian', 'none')
 __all__ = [
     'invp_ramp_up', 'propagate_concat', 'propagate_bfs', 'select_positives',
     'invp_instance_loss', 'invp_invariance_loss',
-    'background_outside',
+    'background_outside', 'feature_grad',
     'InvPLoss', 'PROPAGATIONS', 'DENOMINATORS', 'RAMP_UPS'
 ]
 
@@ -279,6 +280,47 @@ def background_outside(bg_idx: torch.Tensor, cand: torch.Tensor,
     return srt.gather(1, pos) != bg_idx
 
 
+def feature_grad(bank: torch.Tensor, index: torch.Tensor,
+                 logit_grad: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Gradient with respect to the features ``v`` of a scalar whose
+    gradient with respect to the logits ``l_bj = v_b . bank[index[b, j]] /
+    t`` is ``logit_grad``: ``sum_j logit_grad[b, j] bank[index[b, j]] / t``.
+
+    The same numbers as the authors' ``grad_logits @ bank`` over the dense
+    ``B x N`` gradient, read from the referenced rows only (a weighted
+    gather-sum, ``F.embedding_bag``), without a ``B x J x D`` copy.
+
+    Args:
+        bank (Tensor): (N, D).
+        index (Tensor): (B, J) long bank rows (repeats allowed).
+        logit_grad (Tensor): (B, J).
+        temperature (float): ``t``.
+
+    Returns:
+        Tensor: (B, D), in ``bank``'s dtype.
+    """
+    out = F.embedding_bag(index, bank,
+                          per_sample_weights=logit_grad.to(bank.dtype),
+                          mode='sum')
+    return out / temperature
+
+
+class _WithFeatureGrad(torch.autograd.Function):
+    """``value`` (a detached scalar loss term) whose gradient with respect
+    to ``feats`` is the precomputed ``jac`` (B, D)."""
+
+    @staticmethod
+    def forward(ctx, value, feats, jac):
+        ctx.save_for_backward(jac)
+        ctx.feats_dtype = feats.dtype
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        jac, = ctx.saved_tensors
+        return None, (grad * jac).to(ctx.feats_dtype), None
+
+
 # --------------------------------------------------------------------------
 # module
 # --------------------------------------------------------------------------
@@ -364,14 +406,21 @@ class InvPLoss(nn.Module):
                 with_invariance: bool = True) -> Dict[str, torch.Tensor]:
         """Compute both terms (batch means) and the background indices.
 
-        The background set is found without gradient by
-        :func:`~mmssl_ext.models.utils.knn.knn_search` (chunked); the
-        logits that enter the loss are then recomputed with gradient on
-        the gathered rows only (self, top-M background, candidates). This
-        equals the authors' full ``B x N`` softmax restricted to those
-        entries, with ``O(B (M + C) D)`` instead of
-        ``O(B N D)`` backward cost, and the gathered rows are copies, so the
-        caller may update ``bank`` in place right after this call.
+        The logits are entries of the authors' ``B x N`` product
+        ``v @ bank.T / t``: the background logits are the values of the
+        top-M search (:func:`~mmssl_ext.models.utils.knn.knn_search`, one
+        chunked product, no gradient), the anchor's own and the candidates'
+        logits are dot products with their bank rows; no ``B x M x D`` copy
+        of background rows is made.
+
+        Gradient: every logit is ``v_i . m_j / t``, so the gradient of a
+        term with respect to ``v_i`` is ``sum_j (dL/dl_ij) m_j / t``. It is
+        taken here, in the forward pass, from the bank as it is now, by
+        :func:`feature_grad` (one weighted gather-sum over the bank, as
+        the authors' ``grad_logits @ bank``), and attached to the term, so
+        the caller may update ``bank`` in place right after this call (InvP
+        writes the bank inside ``loss()``, before ``backward()``) and the
+        gradient is still that of the bank the loss saw.
 
         Args:
             feats (Tensor): (B, D) L2-normalised features ``v_i``.
@@ -393,40 +442,66 @@ class InvPLoss(nn.Module):
                              f'length {bank.size(0)}')
         t = self.temperature
         bank = bank.detach()
+        need_grad = torch.is_grad_enabled() and feats.requires_grad
         with torch.no_grad():
-            _, bg_idx = knn_search(
-                feats.detach().to(bank.dtype), bank, m,
-                backend=self.knn_backend)
+            q = feats.detach().to(bank.dtype)
+            bg_val, bg_idx = knn_search(q, bank, m, backend=self.knn_backend)
+            self_val = (q * bank[idx]).sum(1)
+            if with_invariance:
+                if self.propagation == 'concat':
+                    cand = propagate_concat(neigh, idx, self.diffusion_layer)
+                    valid = None
+                else:
+                    cand, valid = propagate_bfs(neigh, idx,
+                                                self.diffusion_layer)
+                cand_val = torch.einsum('bd,bkd->bk', q, bank[cand])
+        # the logits as leaves: the terms' gradients with respect to them
+        # are turned into gradients of the features below
+        self_logits = (self_val / t).requires_grad_(need_grad)
+        bg_logits = (bg_val / t).requires_grad_(need_grad)
+        with torch.set_grad_enabled(need_grad):
+            add_self = None
+            if self.instance_denominator == 'paper':
+                add_self = ~(bg_idx == idx.view(-1, 1)).any(1)
+            loss_ins = invp_instance_loss(self_logits, bg_logits, self.eps,
+                                          add_self).mean()
+            if with_invariance:
+                cand_logits = (cand_val / t).requires_grad_(need_grad)
+                pos_logits, pos_mask, _ = select_positives(
+                    cand_logits, self.n_pos, self.hard_positive, valid)
+                bg_keep = None
+                if self.denominator == 'paper':
+                    bg_keep = background_outside(bg_idx, cand, idx)
+                loss_inv = invp_invariance_loss(
+                    pos_logits, bg_logits, self_logits, self.denominator,
+                    None if valid is None else pos_mask, bg_keep,
+                    self.eps).mean()
+        index = [idx.view(-1, 1), bg_idx]
+        logits = [self_logits, bg_logits]
+        if with_invariance:
+            index.append(cand)
+            logits.append(cand_logits)
+        index = torch.cat(index, 1)
 
-        def logits_of(index: torch.Tensor) -> torch.Tensor:
-            return torch.einsum('bd,bkd->bk', feats, bank[index]) / t
+        def attach(term: torch.Tensor) -> torch.Tensor:
+            if not need_grad:
+                return term
+            grads = torch.autograd.grad(term, logits, retain_graph=True,
+                                        allow_unused=True)
+            grads = torch.cat([
+                (torch.zeros_like(x) if g is None else g).view(x.size(0), -1)
+                for g, x in zip(grads, logits)
+            ], 1)
+            jac = feature_grad(bank, index, grads, t)
+            return _WithFeatureGrad.apply(term.detach(), feats, jac)
 
-        self_logits = (feats * bank[idx]).sum(1) / t
-        bg_logits = logits_of(bg_idx)
-        add_self = None
-        if self.instance_denominator == 'paper':
-            add_self = ~(bg_idx == idx.view(-1, 1)).any(1)
         out = dict(
-            loss_ins=invp_instance_loss(self_logits, bg_logits, self.eps,
-                                        add_self).mean(),
+            loss_ins=attach(loss_ins),
             loss_inv=None,
             bg_idx=bg_idx,
             num_pos=feats.new_zeros(()))
         if not with_invariance:
             return out
-        if self.propagation == 'concat':
-            cand = propagate_concat(neigh, idx, self.diffusion_layer)
-            valid = None
-        else:
-            cand, valid = propagate_bfs(neigh, idx, self.diffusion_layer)
-        pos_logits, pos_mask, _ = select_positives(
-            logits_of(cand), self.n_pos, self.hard_positive, valid)
-        bg_keep = None
-        if self.denominator == 'paper':
-            bg_keep = background_outside(bg_idx, cand, idx)
-        loss_inv = invp_invariance_loss(
-            pos_logits, bg_logits, self_logits, self.denominator,
-            None if valid is None else pos_mask, bg_keep, self.eps)
-        out['loss_inv'] = loss_inv.mean()
+        out['loss_inv'] = attach(loss_inv)
         out['num_pos'] = pos_mask.sum(1).float().mean().detach()
         return out

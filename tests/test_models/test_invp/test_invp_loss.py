@@ -298,6 +298,68 @@ def test_matches_dense_reference_values_and_gradients():
     torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-6)
 
 
+def _row(c):
+    return [c, math.sqrt(max(0., 1 - c * c))]
+
+
+def test_gradients_by_hand():
+    # hand scenario, t = 1, eps = 0; the gradient with respect to v of a
+    # term over logits l_j = v . m_j is sum_j (dL/dl_j) m_j.
+    # L_ins = -log softmax_0 over the top-4 {0, 5, 1, 2}:
+    #   dL/dv = sum_j p_j m_j - m_0,  p = softmax(1, .75, .5, 0)
+    top = [1., .75, .5, 0.]
+    z = sum(e(c) for c in top)
+    g_ins = [sum(e(c) / z * _row(c)[d] for c in top) - _row(1.)[d]
+             for d in range(2)]
+    # L_inv (exclusive, hard positives {4, 3}: logits -1, -.5) =
+    #   -log(sum_pos S) + log(sum_{5, 1, 2} S)  (the anchor's S_00 cancels)
+    pos, rest = [-1., -.5], [.75, .5, 0.]
+    zp, zr = sum(e(c) for c in pos), sum(e(c) for c in rest)
+    g_inv = [sum(e(c) / zr * _row(c)[d] for c in rest)
+             - sum(e(c) / zp * _row(c)[d] for c in pos) for d in range(2)]
+    for key, expected in (('loss_ins', g_ins), ('loss_inv', g_inv)):
+        v = V.clone().requires_grad_(True)
+        out = InvPLoss(temperature=1.0, n_background=4, diffusion_layer=2,
+                       n_pos=2, eps=0., knn_backend='torch')(v, IDX, BANK,
+                                                             NEIGH)
+        out[key].backward()
+        assert v.grad[0].tolist() == pytest.approx(expected, rel=1e-5,
+                                                   abs=1e-6)
+
+
+def test_gradient_is_that_of_the_bank_before_an_in_place_update():
+    # InvP writes the bank rows of the batch inside loss(), before
+    # backward(): the gradient must still be the one of the bank the loss
+    # saw (the authors update after the optimizer step)
+    g = torch.Generator().manual_seed(2)
+    n, d = 30, 6
+    bank = torch.nn.functional.normalize(torch.randn(n, d, generator=g), 1)
+    neigh = torch.randint(0, n, (n, 3), generator=g)
+    idx = torch.tensor([4, 9, 0])
+    x = torch.randn(3, d, generator=g)
+    loss = InvPLoss(temperature=0.2, n_background=10, diffusion_layer=2,
+                    n_pos=4, knn_backend='torch')
+    grads = []
+    for update in (False, True):
+        xr = x.clone().requires_grad_(True)
+        b = bank.clone()
+        out = loss(torch.nn.functional.normalize(xr, dim=1), idx, b, neigh)
+        if update:
+            b[idx] = -b[idx]
+            b[out['bg_idx'][:, 1]] = 0.
+        (out['loss_ins'] + 0.6 * out['loss_inv']).backward()
+        grads.append(xr.grad)
+    torch.testing.assert_close(grads[1], grads[0], rtol=0, atol=0)
+
+
+def test_no_gradient_when_features_do_not_require_it():
+    with torch.no_grad():
+        out = _loss()
+    assert not out['loss_ins'].requires_grad
+    assert out['loss_ins'].item() == _approx(
+        -math.log(e(1) / (e(1) + e(.75) + e(.5) + e(0)) + EPS))
+
+
 # ------------------------------- bad input --------------------------------
 @pytest.mark.parametrize('kw,key', [
     (dict(temperature=0.), 'temperature'),
