@@ -16,7 +16,7 @@ from mmengine.hooks import Hook
 from mmssl_ext.engine.hooks.preemption_hook import (
     ConfigChangedError, TrainingPreempted, config_differences,
     uninstall_preemption_handlers)
-from mmssl_ext.testing import TINY_BACKBONE, run_in_processes
+from mmssl_testing import TINY_BACKBONE, run_in_processes
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 RECIPES = {
