@@ -231,3 +231,30 @@ def test_signal_before_first_iteration(tmp_path):
         uninstall_preemption_handlers()
     assert e.value.checkpoint is None and e.value.iteration == 0
     assert not [n for n in os.listdir(work) if n.endswith('.pth')]
+
+
+def test_resave_after_the_epoch_resumes_at_the_next_epoch(tmp_path):
+    """CheckpointHook's ``save_best`` re-saves the epoch's checkpoint after
+    validation, when ``runner.epoch`` has already moved on (meta epoch ==
+    runner.epoch). That file holds a complete epoch: resuming it with one
+    more epoch trains that whole epoch (it trained 0 iterations once)."""
+    from mmengine.runner import Runner
+    work = str(tmp_path / 'w')
+    cfg = tiny_recipe('invp', work)
+    runner = Runner.from_cfg(cfg)
+    try:
+        runner.train()
+        runner.save_checkpoint(work, 'epoch_2.pth',
+                               meta=dict(epoch=EPOCHS, iter=runner.iter))
+    finally:
+        uninstall_preemption_handlers()
+    ckpt = torch.load(osp.join(work, 'epoch_2.pth'), map_location='cpu',
+                      weights_only=False)
+    assert ckpt['train_state']['epoch_batches_done'] == 0
+    per_epoch = N // BATCH
+    out = _train('invp', work, resume=True, cfg_options={
+        'train_cfg.max_epochs': EPOCHS + 1,
+        'default_hooks.preemption.allow_config_change': True})
+    assert out[0] == 'done'
+    assert out[1]['iter'] == (EPOCHS + 1) * per_epoch
+    assert out[1]['epoch'] == EPOCHS + 1

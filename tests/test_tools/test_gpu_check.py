@@ -79,11 +79,6 @@ def test_report_structure(report):
     assert n_lines == n_items
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'regression from the preemption work (issue 25, merge 05f54ae): the '
-    'kit resumes from epoch_N.pth with max_epochs + 1 and the continued run '
-    'trains 0 iterations instead of one epoch (passes on 6638ecc); open in '
-    'issue 25'))
 def test_digits_train_resume_and_cpu_load(report):
     items = _items(report, 'digits')
     assert set(items) == {f'{r}/{p}' for r in DIGITS

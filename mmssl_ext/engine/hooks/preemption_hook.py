@@ -454,6 +454,10 @@ class PreemptionHook(Hook):
 
     def after_train_epoch(self, runner) -> None:
         self._unwrap()
+        # saves from here to the next epoch (this epoch's checkpoint, and
+        # its re-save by CheckpointHook's ``save_best`` after validation,
+        # whose meta epoch equals ``runner.epoch``) hold a complete epoch
+        self._epoch_start_iter = runner.iter
         ckpt_hook = self._checkpoint_hook(runner)
         if ckpt_hook is not None and ckpt_hook.by_epoch and (
                 ckpt_hook.every_n_epochs(runner, ckpt_hook.interval,
