@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import platform
 import statistics
 import sys
 import time
@@ -41,7 +40,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from digits_rows import (CONFIGS, MATRIX, MATRIX_BASE, load,  # noqa: E402
-                         quiet)
+                         machine_info, quiet)
 
 # row name -> model overrides: every digits recipe as it is, plus the CLD
 # models with the group branch removed (the same views and instance branch,
@@ -49,6 +48,11 @@ from digits_rows import (CONFIGS, MATRIX, MATRIX_BASE, load,  # noqa: E402
 ROWS = dict({name: None for name in list(CONFIGS) + list(MATRIX)},
             **{'cld-npid-nogroup': dict(group_head=None),
                'cld-mocov2-nogroup': dict(group_head=None)})
+# the digits speed-up of the quality benchmark: a row with ``-cl`` trains
+# with ChannelsLastHook (`--layout`; no target, the ratio is the gain)
+LAYOUT_PAIRS = {f'{n} channels_last': (f'{n}-cl', n, None)
+                for n in ('mocov2', 'interclr', 'invp', 'simclr')}
+ROWS.update({m: None for m, _, _ in LAYOUT_PAIRS.values()})
 # (method, base, target): target is the issue's bound on the step ratio;
 # 'fwd' means "within 10% of the encoder-pass ratio" (BSIM)
 PAIRS = {
@@ -86,10 +90,13 @@ def build_row(name, work_dir):
     from torch.utils.data import DataLoader
 
     overrides = ROWS[name]
-    cfg = load(name.replace('-nogroup', ''))
+    cfg = load(name.replace('-nogroup', '').replace('-cl', ''))
     if overrides:
         cfg.model.update(overrides)
     quiet(cfg, osp.join(work_dir, name), name)
+    if name.endswith('-cl'):
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+            dict(type='ChannelsLastHook')]
     cfg.randomness = dict(seed=0)
     runner = Runner.from_cfg(cfg)
     runner._train_loop = runner.build_train_loop(runner._train_loop)
@@ -164,6 +171,10 @@ def main():
     p.add_argument('--matrix', action='store_true',
                    help='the composition matrix cells over their framework '
                    '(writes composition_overhead.json)')
+    p.add_argument('--layout', action='store_true',
+                   help='channels_last against the default memory layout '
+                   '(ChannelsLastHook) on four digits rows (writes '
+                   'layout_speed.json)')
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--iters', type=int, default=4)
     p.add_argument('--warmup', type=int, default=2)
@@ -172,10 +183,15 @@ def main():
     args = p.parse_args()
     if args.matrix:
         PAIRS.update(MATRIX_PAIRS)
-    args.pairs = args.pairs or list(MATRIX_PAIRS if args.matrix else PAIRS)
+    if args.layout:
+        PAIRS.update(LAYOUT_PAIRS)
+    args.pairs = args.pairs or list(
+        MATRIX_PAIRS if args.matrix else LAYOUT_PAIRS if args.layout
+        else PAIRS)
     args.out = args.out or osp.join(
         ROOT, 'benchmarks', 'results',
-        'composition_overhead.json' if args.matrix else 'overhead.json')
+        'composition_overhead.json' if args.matrix else
+        'layout_speed.json' if args.layout else 'overhead.json')
     unknown = [q for q in args.pairs if q not in PAIRS]
     if unknown:
         raise SystemExit(f'unknown pairs {unknown}; choose from '
@@ -242,8 +258,8 @@ def main():
             tgt = (f'within 10% of {cost:.2f} (pass-cost ratio; raw pass '
                    f'count {fwd:.2f})')
         elif target is None:
-            ok, tgt = None, ('-' if q in MATRIX_PAIRS else
-                             'n/a (different views)')
+            ok, tgt = None, ('-' if q in MATRIX_PAIRS or q in LAYOUT_PAIRS
+                             else 'n/a (different views)')
         else:
             key = tot if q.startswith('ccrop') else step
             ok = paired(m, b, key) <= target
@@ -272,6 +288,14 @@ def main():
         print(f"| {t['pair']} / {t['base']} | {t['method_step_ms']:.0f} | "
               f"{t['base_step_ms']:.0f} | {t['step_ratio']:.2f} | "
               f"{t['total_ratio']:.2f} | {t['target']} | {met} |")
+    if args.layout:  # an epoch: 62 iterations (4,000 digits, batch 64)
+        print('\n| row | s / epoch (data + step), default layout | '
+              'channels_last |\n|---|---|---|')
+        for t in table:
+            per = [62e-3 * (t[f'{k}_data_ms'] + t[f'{k}_step_ms'])
+                   for k in ('base', 'method')]
+            t['epoch_s_default'], t['epoch_s_channels_last'] = per
+            print(f"| {t['base']} | {per[0]:.1f} | {per[1]:.1f} |")
     for t in table:
         if t['refresh_s'] is not None:
             print(f"\n{t['method']}: box refresh (encoder over the 4,000 "
@@ -283,7 +307,7 @@ def main():
             command='OMP_NUM_THREADS=1 python benchmarks/bench_overhead.py '
             + ' '.join(sys.argv[1:]),
             settings=vars(args), torch=torch.__version__,
-            machine=f'{platform.machine()} {platform.processor()}'.strip(),
+            machine=machine_info(),
             load_avg=os.getloadavg(), wall_s=wall,
             encoder_pass_cpu_s={b: dict(grad=g, nograd=n)
                                 for b, (g, n) in costs.items()},

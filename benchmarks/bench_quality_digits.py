@@ -190,6 +190,10 @@ def main():
     p.add_argument('--merge', action='store_true',
                    help='keep the results of other rows / seeds already in '
                    'the JSON (same recipe and budget only)')
+    p.add_argument('--redo', action='store_true',
+                   help='with --merge: rerun rows / seeds already in the '
+                   'JSON (default: skip them, so an interrupted run '
+                   'continues where it stopped)')
     p.add_argument('--report', action='store_true',
                    help='only print the table of the existing results JSON')
     p.add_argument('--out', default=None,
@@ -230,8 +234,9 @@ def main():
             if why:
                 raise SystemExit(f'--merge: {args.out}: {why}')
         have = {(r['row'], r['seed']) for r in old['results']}
-        tasks = [t for t in tasks if t[0] not in TRIVIAL or t not in have
-                 and not (t[0] in (RAW, RAW_C) and any(
+        tasks = [t for t in tasks if t not in have or (
+                     args.redo and t[0] not in TRIVIAL)]
+        tasks = [t for t in tasks if not (t[0] in (RAW, RAW_C) and any(
                      h[0] == t[0] for h in have))]
         redo = set(tasks)
         results = [r for r in old['results']

@@ -96,6 +96,30 @@ def test_method_rows_bring_their_base(tmp_path, monkeypatch):
     assert ('invp', 4) in seen['tasks'] and ('npid', 4) in seen['tasks']
 
 
+def test_merge_continues_where_a_run_stopped(tmp_path, monkeypatch):
+    """--merge skips the (row, seed) runs already in the file (an
+    interrupted run continues); --redo reruns the trained ones."""
+    path = tmp_path / 'q.json'
+    path.write_text(json.dumps(dict(epochs=6, results=[
+        _r(row, 0, 80., val_curve=[61.2], machine=M0)
+        for row in ('mocov2', 'interclr', bq.FLOOR, bq.RAW)])))
+    seen = {}
+    monkeypatch.setattr(bq, '_run_tasks',
+                        lambda tasks, *a: seen.update(tasks=tasks))
+
+    def run(*extra):
+        monkeypatch.setattr(sys, 'argv', [
+            'bench', '--rows', 'interclr', '--seeds', '0', '1', '--epochs',
+            '6', '--merge', '--out', str(path), '--work-dir',
+            str(tmp_path / 'w'), *extra])
+        bq.main()
+        return sorted(seen['tasks'])
+    assert run() == sorted([(bq.FLOOR, 1), ('interclr', 1), ('mocov2', 1)])
+    assert run('--redo') == sorted([(bq.FLOOR, 1), ('interclr', 0),
+                                    ('interclr', 1), ('mocov2', 0),
+                                    ('mocov2', 1)])
+
+
 def test_merge_refuses_another_budget(tmp_path):
     with pytest.raises(SystemExit, match='6-epoch results, this run is 10'):
         bq._check_merge(dict(epochs=6), 10, str(tmp_path / 'q.json'))

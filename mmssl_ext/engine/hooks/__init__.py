@@ -1,3 +1,4 @@
+from .channels_last_hook import ChannelsLastHook
 from .cluster_memory_hook import ClusterMemoryHook
 from .diagnostics_hook import DiagnosticsHook
 from .memory_check_hook import MemoryCheckHook
@@ -8,7 +9,7 @@ from .preemption_hook import PreemptionHook
 from .val_before_train_hook import ValBeforeTrainHook
 
 __all__ = [
-    'ClusterMemoryHook', 'DiagnosticsHook',
+    'ChannelsLastHook', 'ClusterMemoryHook', 'DiagnosticsHook',
     'MemoryCheckHook', 'ModelParamScheduleHook', 'NonFiniteLossHook',
     'OfflineClusterHook', 'PreemptionHook', 'ValBeforeTrainHook'
 ]
