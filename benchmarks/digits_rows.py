@@ -14,6 +14,7 @@ import hashlib
 import os
 import os.path as osp
 import platform
+import re
 import time
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
@@ -285,12 +286,10 @@ def machine_info() -> dict:
                     break
     except OSError:
         pass
-    cfg = torch.__config__.show()
-    onednn = next((t.split('(')[0].strip() for t in cfg.split('\n')
-                   if 'oneDNN' in t or 'MKL-DNN' in t), '')
+    onednn = re.search(r'(?:oneDNN|MKL-DNN) v[\w.]+', torch.__config__.show())
     mkl = 'MKL' if torch.backends.mkl.is_available() else 'no MKL'
     return dict(cpu=cpu, cores=os.cpu_count(), torch=torch.__version__,
-                onednn=onednn.replace('- Intel(R) ', '').strip(),
+                onednn=onednn.group(0) if onednn else 'no oneDNN',
                 mkl=mkl, threads=torch.get_num_threads(),
                 python=platform.python_version())
 
