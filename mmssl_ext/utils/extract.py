@@ -9,6 +9,7 @@ placed at their ``sample_idx`` rows and all ranks' rows are summed with one
 - the padding duplicates of ``DefaultSampler(round_up=True)`` - are
 averaged by a per-row count, so duplicates do not double a feature).
 """
+import sys
 from typing import Callable, Optional, Union
 
 import torch
@@ -48,7 +49,7 @@ _FEATURES = {'backbone': pooled_backbone_feature, 'neck': neck_feature}
 def extract_features(model,
                      dataloader,
                      feature: Union[str, Callable] = 'backbone',
-                     progress: bool = True,
+                     progress: Optional[bool] = None,
                      device: Optional[Union[str, torch.device]] = None
                      ) -> torch.Tensor:
     """Extract one feature vector per sample of ``dataloader.dataset``.
@@ -60,7 +61,8 @@ def extract_features(model,
             from ``sample_idx``.
         feature (str | callable): ``'backbone'`` (pooled last stage),
             ``'neck'``, or ``fn(model, inputs) -> (B, ...)`` tensor.
-        progress (bool): show mmengine's progress bar (rank 0).
+        progress (bool, optional): show mmengine's progress bar (rank 0);
+            default: only when stdout is a terminal (no bars in log files).
         device: where the result lives (default: the model's device).
 
     Returns:
@@ -77,6 +79,8 @@ def extract_features(model,
     ori.eval()
     n = len(dataloader.dataset)
     out = counts = None
+    if progress is None:
+        progress = sys.stdout.isatty()
     bar = ProgressBar(len(dataloader)) if (
         progress and dist.is_main_process()) else None
     try:
