@@ -1,6 +1,6 @@
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+from mmpretrain.utils import get_ori_model
 
 from mmssl_ext.registry import HOOKS
 
@@ -10,8 +10,9 @@ class ChannelsLastHook(Hook):
     """Stores every 4-D parameter and buffer of the model in the
     ``channels_last`` memory format, so that convolutions run in the layout
     oneDNN (CPU) and cuDNN tensor cores (CUDA, AMP) are fastest in; the
-    values are unchanged. On the digits recipes it takes a training step from
-    about 0.70 s to 0.55 s on one CPU thread (``benchmarks/bench_digits_speed.py``).
+    values are unchanged. On the digits recipes it takes a training step
+    about 20 % less CPU time on one thread
+    (``benchmarks/bench_overhead.py --layout``).
     Applied before training (after the weights are initialised or loaded,
     the optimizer keeps its parameter objects) and before a test run;
     results agree with the default layout to rounding, not bit for bit.
@@ -28,8 +29,7 @@ class ChannelsLastHook(Hook):
 
     @staticmethod
     def _convert(runner) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
+        model = get_ori_model(runner.model)
         if next(model.parameters()).device.type == 'cpu':
             for name, m in model.named_modules():
                 if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (
