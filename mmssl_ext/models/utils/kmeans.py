@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from mmssl_ext.utils.host_state import value_checks
+from .knn import faiss_num_gpus, import_faiss
 
 __all__ = ['KMeansResult', 'kmeans', 'batch_kmeans', 'pca_whiten',
            'faiss_num_gpus']
@@ -56,47 +57,6 @@ class KMeansResult(NamedTuple):
     labels: torch.Tensor
 
 
-def _import_faiss():
-    try:
-        import faiss
-    except ImportError:
-        return None
-    return faiss
-
-
-def faiss_num_gpus() -> int:
-    """GPUs faiss can really use: 0 without a GPU faiss build, without
-    ``torch.cuda`` devices, or when faiss is missing."""
-    faiss = _import_faiss()
-    if faiss is None or not hasattr(faiss, 'get_num_gpus'):
-        return 0
-    if not torch.cuda.is_available():
-        return 0
-    try:
-        return int(faiss.get_num_gpus())
-    except Exception:  # pragma: no cover
-        return 0
-
-
-def _validate(x: torch.Tensor, k: int, key: str) -> None:
-    if x.dim() != 2:
-        raise ValueError(f'kmeans expects (N, D) features, got shape '
-                         f'{tuple(x.shape)}')
-    n = x.size(0)
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f'{key}={k!r} must be a positive integer')
-    if k > n:
-        raise ValueError(
-            f'{key}={k} is larger than the number of samples to cluster '
-            f'(data set length {n}); set {key} <= {n}')
-    bad = ~torch.isfinite(x)
-    if bad.any():
-        rows = int(bad.any(1).sum())
-        raise ValueError(
-            f'kmeans got non-finite (NaN/Inf) features in {rows} of {n} rows; '
-            'the model diverged or the extractor produced invalid outputs')
-
-
 def pca_whiten(x: torch.Tensor, dim: int,
                chunk_size: int = 65536) -> torch.Tensor:
     """Project centred ``x`` on its top ``dim`` principal axes and scale
@@ -109,7 +69,6 @@ def pca_whiten(x: torch.Tensor, dim: int,
     n, d = x.shape
     if not 1 <= dim <= d:
         raise ValueError(f'pca_dim={dim} must be in [1, feature dim {d}]')
-    chunk_size = max(1, int(chunk_size))
     mean = x.new_zeros(1, d, dtype=torch.float64)
     for s in range(0, n, chunk_size):
         mean += x[s:s + chunk_size].double().sum(0, keepdim=True)
@@ -134,15 +93,6 @@ def pca_whiten(x: torch.Tensor, dim: int,
     return out
 
 
-def _preprocess(x, pca_dim, normalize):
-    x = x.detach().float()
-    if pca_dim is not None and pca_dim > 0:
-        x = F.normalize(pca_whiten(x, pca_dim), dim=1)
-    elif normalize:
-        x = F.normalize(x, dim=1)
-    return x
-
-
 def _kmeans_pp(x, k, g):
     """k-means++ seeding (Arthur & Vassilvitskii): each next centre is drawn
     with probability proportional to the squared distance to the nearest
@@ -160,20 +110,6 @@ def _kmeans_pp(x, k, g):
         centres.append(j)
         d2 = torch.minimum(d2, ((x - x[j])**2).sum(1))
     return x[torch.tensor(centres, device=x.device)].clone()
-
-
-def _initial_centroids(x, k, seed, init_centroids, init='random'):
-    if init_centroids is not None:
-        c = torch.as_tensor(init_centroids).to(x.device, torch.float32)
-        if c.shape != (k, x.size(1)):
-            raise ValueError(f'init_centroids must have shape {(k, x.size(1))}'
-                             f', got {tuple(c.shape)}')
-        return c.clone()
-    g = torch.Generator().manual_seed(int(seed))
-    if init == 'k-means++':
-        return _kmeans_pp(x, k, g)
-    perm = torch.randperm(x.size(0), generator=g)[:k]
-    return x[perm.to(x.device)].clone()
 
 
 @torch.no_grad()
@@ -196,11 +132,10 @@ def _assign(x, c, spherical, chunk_size):
 @torch.no_grad()
 def _cluster_sums(x, labels, k, chunk_size):
     counts = torch.bincount(labels, minlength=k)
+    sums = torch.zeros(k, x.size(1), dtype=x.dtype, device=x.device)
     if x.device.type == 'cpu':
-        sums = torch.zeros(k, x.size(1), dtype=x.dtype, device=x.device)
         sums.index_add_(0, labels, x)  # deterministic on CPU
     else:  # one-hot matmul: deterministic on GPU (index_add_ uses atomics)
-        sums = torch.zeros(k, x.size(1), dtype=x.dtype, device=x.device)
         for s in range(0, x.size(0), chunk_size):
             oh = F.one_hot(labels[s:s + chunk_size], k).to(x.dtype)
             sums += oh.t() @ x[s:s + chunk_size]
@@ -226,7 +161,11 @@ def _split_empty(c, counts):
 @torch.no_grad()
 def _torch_kmeans(x, k, num_iters, spherical, seed, init_centroids,
                   chunk_size):
-    c = _initial_centroids(x, k, seed, init_centroids)
+    if init_centroids is None:  # k distinct rows
+        g = torch.Generator().manual_seed(int(seed))
+        init_centroids = x[torch.randperm(x.size(0), generator=g)[:k].to(
+            x.device)]
+    c = init_centroids.clone()
     if spherical:
         c = F.normalize(c, dim=1)
     prev = None
@@ -247,23 +186,16 @@ def _torch_kmeans(x, k, num_iters, spherical, seed, init_centroids,
 
 
 def _faiss_kmeans(x, k, num_iters, spherical, seed, init_centroids):
-    faiss = _import_faiss()
     xn = np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)
     n, d = xn.shape
-    use_gpu = faiss_num_gpus() > 0
-    km = faiss.Kmeans(
+    km = import_faiss().Kmeans(
         d, k, niter=num_iters, seed=int(seed), spherical=spherical,
-        gpu=use_gpu, verbose=False,
+        gpu=faiss_num_gpus() > 0, verbose=False,
         max_points_per_centroid=max(1, (n + k - 1) // k),  # no subsampling
         min_points_per_centroid=1)
-    init = None
     if init_centroids is not None:
-        init = np.ascontiguousarray(
-            torch.as_tensor(init_centroids).detach().float().cpu().numpy())
-        if init.shape != (k, d):
-            raise ValueError(f'init_centroids must have shape {(k, d)}, got '
-                             f'{init.shape}')
-    km.train(xn, init_centroids=init)
+        init_centroids = np.ascontiguousarray(init_centroids.cpu().numpy())
+    km.train(xn, init_centroids=init_centroids)
     centroids = torch.from_numpy(np.ascontiguousarray(km.centroids)).to(
         x.device)
     labels = _assign(x, centroids, spherical, 2048)
@@ -323,14 +255,36 @@ def kmeans(x: torch.Tensor,
     if init not in ('random', 'k-means++'):
         raise ValueError(f"init must be 'random' or 'k-means++', got "
                          f'{init!r}')
-    _validate(x, k, key)
-    x = _preprocess(x, pca_dim, normalize)
-    if init == 'k-means++' and init_centroids is None:
-        init_centroids = _initial_centroids(x, k, seed, None, init)
+    n = x.size(0)
+    if k > n:
+        raise ValueError(
+            f'{key}={k} is larger than the number of samples to cluster '
+            f'(data set length {n}); set {key} <= {n}')
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        raise ValueError(
+            f'kmeans got non-finite (NaN/Inf) features in '
+            f'{int(bad.any(1).sum())} of {n} rows; the model diverged or '
+            'the extractor produced invalid outputs')
+    x = x.detach().float()
+    if pca_dim is not None and pca_dim > 0:
+        x = F.normalize(pca_whiten(x, pca_dim), dim=1)
+    elif normalize:
+        x = F.normalize(x, dim=1)
+    if init_centroids is not None:
+        init_centroids = torch.as_tensor(init_centroids).detach().to(
+            x.device, torch.float32)
+        if init_centroids.shape != (k, x.size(1)):
+            raise ValueError(f'init_centroids must have shape '
+                             f'{(k, x.size(1))}, got '
+                             f'{tuple(init_centroids.shape)}')
+    elif init == 'k-means++':
+        init_centroids = _kmeans_pp(
+            x, k, torch.Generator().manual_seed(int(seed)))
     if backend == 'auto':
-        backend = 'faiss' if _import_faiss() is not None else 'torch'
+        backend = 'faiss' if import_faiss() is not None else 'torch'
     if backend == 'faiss':
-        if _import_faiss() is None:
+        if import_faiss() is None:
             raise ImportError("kmeans backend='faiss' needs faiss "
                               "(pip install faiss-cpu), or use backend='torch'")
         return _faiss_kmeans(x, k, num_iters, spherical, seed, init_centroids)
@@ -344,7 +298,6 @@ def batch_kmeans(x: torch.Tensor,
                  spherical: bool = False,
                  init: str = 'first',
                  seed: int = 0,
-                 init_centroids: Optional[torch.Tensor] = None,
                  strict: bool = True,
                  key: str = 'num_clusters') -> KMeansResult:
     """In-batch k-means, batched over an optional leading group dim and
@@ -367,8 +320,6 @@ def batch_kmeans(x: torch.Tensor,
         init (str): ``'first'`` (the first k rows, CLD) or ``'random'``
             (k distinct rows drawn with ``seed``, same for every group).
         seed (int): seed of ``init='random'``.
-        init_centroids (Tensor, optional): (k, D) or (G, k, D); overrides
-            ``init``.
         strict (bool): raise when ``k > B``. With ``strict=False`` and
             ``init='first'`` the missing centroids start at zero (CLD's
             ImageNet setting: K=120 for 64 samples per GPU).
@@ -388,19 +339,14 @@ def batch_kmeans(x: torch.Tensor,
     if value_checks(x) and not torch.isfinite(x).all():
         raise ValueError('batch_kmeans got non-finite (NaN/Inf) features')
     xd = x.detach()
-    if init_centroids is not None:
-        c = init_centroids.detach().to(xd)
-        c = c.unsqueeze(0).expand(g_, -1, -1) if c.dim() == 2 else c
-        c = c.clone()
+    c = xd.new_zeros(g_, k, d)
+    m = min(k, b)
+    if init == 'first':
+        c[:, :m] = xd[:, :m]
     else:
-        c = xd.new_zeros(g_, k, d)
-        m = min(k, b)
-        if init == 'first':
-            c[:, :m] = xd[:, :m]
-        else:
-            gen = torch.Generator().manual_seed(int(seed))
-            rows = torch.randperm(b, generator=gen)[:m].to(x.device)
-            c[:, :m] = xd[:, rows]
+        gen = torch.Generator().manual_seed(int(seed))
+        rows = torch.randperm(b, generator=gen)[:m].to(x.device)
+        c[:, :m] = xd[:, rows]
     if spherical:
         c = F.normalize(c, dim=2)
     for it in range(num_iters):

@@ -17,28 +17,40 @@ FAISS_MAX_K`` (beyond it faiss' heaps are slower than the torch selection):
 faiss has GPU support and sees a GPU (faiss-gpu without a GPU reports 0
 GPUs; we count them ourselves). torch otherwise (any device).
 """
+import functools
 from typing import Optional, Tuple
 
 import torch
 
 from mmssl_ext.utils.host_state import value_checks
 
-_FAISS = None
 #: bytes of query x bank similarities scored at once in whole-row mode
 ROW_BUDGET = 256 * 2**20
 #: largest k sent to faiss by ``backend='auto'`` (faiss GPU caps k at 2048)
 FAISS_MAX_K = 1024
 
 
-def _faiss():
-    global _FAISS
-    if _FAISS is None:
-        try:
-            import faiss  # noqa: F401
-            _FAISS = faiss
-        except ImportError:
-            _FAISS = False
-    return _FAISS or None
+@functools.lru_cache(maxsize=None)
+def import_faiss():
+    """The faiss module, or None when it is not installed."""
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+def faiss_num_gpus() -> int:
+    """GPUs faiss can really use: 0 without a GPU faiss build, without
+    ``torch.cuda`` devices, or when faiss is missing."""
+    faiss = import_faiss()
+    if faiss is None or not hasattr(faiss, 'get_num_gpus') or \
+            not torch.cuda.is_available():
+        return 0
+    try:
+        return int(faiss.get_num_gpus())
+    except Exception:  # pragma: no cover
+        return 0
 
 
 def _check(query: torch.Tensor, bank: torch.Tensor, k: int) -> None:
@@ -64,16 +76,11 @@ def _torch_topk(query, bank, k, query_chunk, bank_chunk, largest):
     out_i = torch.empty(n, k, dtype=torch.long, device=device)
     bank = bank.to(device=device, dtype=query.dtype)
     if k > bank_chunk // 4:
-        # whole-row mode: one selection per query over the whole bank
+        # whole-row mode: one bank chunk, one selection per query, as many
+        # queries at once as ROW_BUDGET allows
         per_row = bank.size(0) * query.element_size()
-        rows = max(1, min(query_chunk, ROW_BUDGET // max(per_row, 1)))
-        for qs in range(0, n, rows):
-            sim = query[qs:qs + rows] @ bank.t()
-            v, i = sim.topk(k, dim=1, largest=largest)
-            out_v[qs:qs + rows] = v
-            out_i[qs:qs + rows] = i
-            del sim
-        return out_v, out_i
+        query_chunk = max(1, min(query_chunk, ROW_BUDGET // max(per_row, 1)))
+        bank_chunk = bank.size(0)
     for qs in range(0, n, query_chunk):
         q = query[qs:qs + query_chunk]
         best_v = best_i = None
@@ -81,6 +88,7 @@ def _torch_topk(query, bank, k, query_chunk, bank_chunk, largest):
             sim = q @ bank[bs:bs + bank_chunk].t()
             kk = min(k, sim.size(1))
             v, i = sim.topk(kk, dim=1, largest=largest)
+            del sim  # one similarity block alive at a time
             i = i + bs
             if best_v is None:
                 best_v, best_i = v, i
@@ -95,23 +103,12 @@ def _torch_topk(query, bank, k, query_chunk, bank_chunk, largest):
     return out_v, out_i
 
 
-def _faiss_gpus() -> int:
-    faiss = _faiss()
-    if faiss is None or not hasattr(faiss, 'get_num_gpus') or \
-            not torch.cuda.is_available():
-        return 0
-    try:
-        return int(faiss.get_num_gpus())
-    except Exception:  # pragma: no cover
-        return 0
-
-
 @torch.no_grad()
 def _faiss_topk(query, bank, k, query_chunk):
-    faiss = _faiss()
+    faiss = import_faiss()
     import numpy as np
     d = bank.size(1)
-    if query.is_cuda and _faiss_gpus() > 0 and k <= 2048:  # pragma: no cover
+    if query.is_cuda and faiss_num_gpus() > 0 and k <= 2048:  # pragma: no cover
         res = faiss.StandardGpuResources()
         cfg = faiss.GpuIndexFlatConfig()
         cfg.device = query.device.index or 0
@@ -167,10 +164,10 @@ def knn_search(query: torch.Tensor,
         bank = torch.nn.functional.normalize(bank, dim=1)
     use_faiss = backend == 'faiss' or (
         backend == 'auto' and largest and k <= FAISS_MAX_K
-        and _faiss() is not None
-        and (query.device.type == 'cpu' or _faiss_gpus() > 0))
+        and import_faiss() is not None
+        and (query.device.type == 'cpu' or faiss_num_gpus() > 0))
     if use_faiss:
-        if _faiss() is None:
+        if import_faiss() is None:
             raise ImportError("backend='faiss' needs faiss (pip install "
                               'faiss-cpu)')
         if not largest:
