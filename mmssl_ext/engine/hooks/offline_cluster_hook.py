@@ -44,29 +44,22 @@ def cluster_memory(model, hook: str) -> ClusterState:
     return found[0][1]
 
 
-def cluster_size_summary(labels: torch.Tensor, k: int) -> dict:
-    """Empty count, min / max / median size of ``k`` clusters."""
-    hist = torch.bincount(labels.view(-1).long().cpu(), minlength=k)
-    return dict(
-        num_clusters=k,
-        empty=int((hist == 0).sum()),
-        min=int(hist.min()),
-        max=int(hist.max()),
-        median=float(hist.float().median()))
-
-
 def log_cluster_sizes(runner, memory: ClusterState,
-                      prefix: str = 'clusters') -> dict:
-    """Log the cluster sizes of ``memory`` (rank 0) and push them to the
-    message hub as ``train/<prefix>_{empty,min,max}`` scalars."""
-    s = cluster_size_summary(memory.labels, memory.num_clusters)
+                      prefix: str = 'clusters') -> None:
+    """Log the empty count, min / median / max size of the clusters of
+    ``memory`` (rank 0) and push ``train/<prefix>_{empty,min,max}`` scalars
+    to the message hub."""
+    hist = torch.bincount(memory.labels.view(-1).long().cpu(),
+                          minlength=memory.num_clusters)
+    s = dict(empty=int((hist == 0).sum()), min=int(hist.min()),
+             max=int(hist.max()))
     print_log(
-        f'{prefix}: K={s["num_clusters"]}, empty={s["empty"]}, size '
-        f'min={s["min"]}, median={s["median"]:.1f}, max={s["max"]}',
+        f'{prefix}: K={memory.num_clusters}, empty={s["empty"]}, size '
+        f'min={s["min"]}, median={float(hist.float().median()):.1f}, '
+        f'max={s["max"]}',
         logger='current')
-    for key in ('empty', 'min', 'max'):
-        runner.message_hub.update_scalar(f'train/{prefix}_{key}', s[key])
-    return s
+    for key, value in s.items():
+        runner.message_hub.update_scalar(f'train/{prefix}_{key}', value)
 
 
 @HOOKS.register_module()
@@ -136,14 +129,14 @@ class OfflineClusterHook(Hook):
             raise TypeError('extract_dataloader must be a dataloader config '
                             'dict')
         self.interval = check_interval('interval', interval)
-        cfg = dict(backend='auto', num_iters=20, pca_dim=-1, normalize=True,
-                   seed=0)
-        for key, v in (clustering or {}).items():
+        clustering = clustering or {}
+        for key in clustering:
             if key not in _KMEANS_KEYS:
                 raise ValueError(f'clustering.{key} is not a kmeans option; '
                                  f'valid: {_KMEANS_KEYS}')
-            cfg[key] = v
-        self.clustering = cfg
+        self.clustering = dict(backend='auto', num_iters=20, pca_dim=-1,
+                               normalize=True, seed=0)
+        self.clustering.update(clustering)
         self.extract_dataloader_cfg = copy.deepcopy(extract_dataloader)
         self.initial = initial
         self.reset_head = reset_head

@@ -168,10 +168,7 @@ class InterImageBranch(BaseBranch):
     def diagnostics(self, true_labels: torch.Tensor) -> Dict[str, float]:
         """NMI and purity of the pseudo-labels against the true labels
         (monitoring)."""
-        from mmssl_ext.evaluation.functional import pseudo_label_quality
-        if not self.memory.is_initialized():
-            return {}
-        return pseudo_label_quality(self.memory.label_bank, true_labels)
+        return self.memory.label_quality(true_labels)
 
     def inter_logits(self, q: torch.Tensor, idx: torch.Tensor,
                      generator: Optional[torch.Generator] = None):

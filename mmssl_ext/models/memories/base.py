@@ -30,7 +30,7 @@ memory keeps these rules:
    buffer) tells whether the state holds data yet: a memory filled from
    extracted features starts empty.
 """
-from typing import List, Tuple, Type
+from typing import Dict, List, Tuple, Type
 
 import torch
 import torch.nn as nn
@@ -154,6 +154,23 @@ class ClusterState:
 
     def set_clusters(self, feats, labels) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    def set_num_clusters(self, num_clusters: int) -> None:
+        """Set K (constructor), checking ``1 <= K <= length``."""
+        if not 1 <= num_clusters <= self.length:
+            raise ValueError(
+                f'num_clusters={num_clusters} must be in [1, length='
+                f'{self.length}] (the data set length)')
+        self.num_clusters = int(num_clusters)
+
+    def label_quality(self, true_labels: torch.Tensor) -> Dict[str, float]:
+        """NMI and purity of the pseudo-labels against ``true_labels``
+        (monitoring: ``DiagnosticsHook``); empty before the first
+        clustering."""
+        from mmssl_ext.evaluation.functional import pseudo_label_quality
+        if not self.is_initialized():
+            return {}
+        return pseudo_label_quality(self.labels, true_labels)
 
     def histogram(self) -> torch.Tensor:
         """Cluster sizes (K,) long."""

@@ -32,11 +32,7 @@ class LabelMemory(BaseMemory, ClusterState):
 
     def __init__(self, length: int, num_clusters: int):
         super().__init__(length)
-        if not 1 <= num_clusters <= length:
-            raise ValueError(
-                f'num_clusters={num_clusters} must be in [1, length={length}] '
-                '(the data set length)')
-        self.num_clusters = int(num_clusters)
+        self.set_num_clusters(num_clusters)
         self.register_buffer('labels',
                              torch.full((self.length, ), -1,
                                         dtype=torch.long))
@@ -129,13 +125,9 @@ class ClusterMemory(FeatureMemory, ClusterState):
                  online_labels: bool = True):
         super().__init__(length, feat_dim, momentum=momentum, init=init,
                          seed=seed)
-        if not 1 <= num_clusters <= length:
-            raise ValueError(
-                f'num_clusters={num_clusters} must be in [1, length={length}] '
-                '(the data set length)')
+        self.set_num_clusters(num_clusters)
         if min_cluster < 0:
             raise ValueError(f'min_cluster={min_cluster} must be >= 0')
-        self.num_clusters = int(num_clusters)
         self.min_cluster = int(min_cluster)
         self.split_iters = int(split_iters)
         self.online_labels = bool(online_labels)
@@ -282,18 +274,16 @@ class ClusterMemory(FeatureMemory, ClusterState):
         k = self.num_clusters
         hist = torch.bincount(labels, minlength=k)
         small = torch.nonzero(hist < self.min_cluster).flatten()
-        if small.numel() == 0 or small.numel() == k:
-            return None
         is_small = torch.zeros(k, dtype=torch.bool, device=labels.device)
         is_small[small] = True
         keep = torch.nonzero(~is_small).flatten()
         # 1) dissolve: members of small clusters -> nearest kept centroid
         moved = torch.nonzero(is_small[labels]).flatten()
+        touched = set()
         if moved.numel():
             score = self.bank[moved].float() @ self.centroids[keep].float().t()
             labels[moved] = keep[score.argmax(1)]
-        touched = set(keep[score.argmax(1)].unique().tolist()) \
-            if moved.numel() else set()
+            touched.update(labels[moved].tolist())
         # 2) refill each now-empty cluster by splitting the largest one
         for e in small.tolist():
             hist = torch.bincount(labels, minlength=k)
@@ -329,20 +319,16 @@ class ClusterMemory(FeatureMemory, ClusterState):
                 warnings.warn('ClusterMemory: every cluster is smaller than '
                               f'min_cluster={self.min_cluster}; nothing done')
             return 0
-        world = dist.get_world_size()
+        packed = None
         if dist.get_rank() == 0:
-            delta = self._small_cluster_delta()
-            changed, new_labels, touched = delta
+            changed, new_labels, touched = self._small_cluster_delta()
             packed = torch.cat([
                 torch.tensor([changed.numel(),
                               host_scalar(self, 'num_splits')],
                              device=changed.device),
                 changed, new_labels, touched.to(changed.device)
             ]).cpu()
-        else:
-            packed = None
-        if world > 1:
-            packed = broadcast_from_rank0(packed)
+        packed = broadcast_from_rank0(packed)
         n = int(packed[0])
         set_host_scalar(self, 'num_splits', int(packed[1]))
         dev = self.label_bank.device

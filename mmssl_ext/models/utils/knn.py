@@ -18,7 +18,7 @@ faiss has GPU support and sees a GPU (faiss-gpu without a GPU reports 0
 GPUs; we count them ourselves). torch otherwise (any device).
 """
 import functools
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 
@@ -174,27 +174,3 @@ def knn_search(query: torch.Tensor,
             raise ValueError("backend='faiss' only supports largest=True")
         return _faiss_topk(query, bank, k, query_chunk)
     return _torch_topk(query, bank, k, query_chunk, bank_chunk, largest)
-
-
-def pairwise_topk_excluding_self(feats: torch.Tensor,
-                                 k: int,
-                                 query_chunk: int = 1024,
-                                 backend: str = 'auto',
-                                 query_index: Optional[torch.Tensor] = None
-                                 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Top-k neighbours of rows ``query_index`` of ``feats`` among all rows of
-    ``feats`` except themselves (kNN graphs over a memory bank)."""
-    if query_index is None:
-        query_index = torch.arange(feats.size(0), device=feats.device)
-    if k + 1 > feats.size(0):
-        raise ValueError(f'k={k} neighbours need at least k+1={k + 1} rows, '
-                         f'the bank has {feats.size(0)}')
-    v, i = knn_search(feats[query_index], feats, k + 1,
-                      query_chunk=query_chunk, backend=backend)
-    # drop each query's own index (ties may put it anywhere, not only first)
-    self_mask = i == query_index.to(i.device).view(-1, 1)
-    # rows where self is absent (duplicates tied above it): drop the last
-    no_self = ~self_mask.any(1)
-    self_mask[no_self, -1] = True
-    keep = ~self_mask
-    return (v[keep].view(-1, k), i[keep].view(-1, k))

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mmssl_ext.models.utils.knn import knn_search, pairwise_topk_excluding_self
+from mmssl_ext.models.utils.knn import knn_search
 
 try:
     import faiss  # noqa: F401
@@ -84,20 +84,6 @@ def test_input_errors():
     q[0, 0] = float('nan')
     with pytest.raises(ValueError, match='NaN'):
         knn_search(q, b, 2)
-
-
-def test_pairwise_excluding_self():
-    _, b = _data(nb=30)
-    v, i = pairwise_topk_excluding_self(b, 4, query_chunk=7,
-                                        backend='torch')
-    sim = b @ b.t()
-    sim.fill_diagonal_(-float('inf'))
-    bv, bi = sim.topk(4, dim=1)
-    torch.testing.assert_close(v, bv)
-    assert torch.equal(i, bi)
-    assert not (i == torch.arange(30).view(-1, 1)).any()
-    with pytest.raises(ValueError, match='k\\+1=31'):
-        pairwise_topk_excluding_self(b, 30)
 
 
 def test_whole_row_mode_respects_row_budget(monkeypatch):
