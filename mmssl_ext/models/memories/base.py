@@ -48,8 +48,6 @@ def last_occurrence(idx: torch.Tensor) -> torch.Tensor:
     are identical. Shapes are static (one stable sort, no ``unique``): no
     host synchronisation."""
     b = idx.numel()
-    if b == 0:
-        return torch.zeros(0, dtype=torch.long, device=idx.device)
     srt, order = torch.sort(idx, stable=True)
     pos = torch.arange(b, device=idx.device)
     # sorted position of the end of each run of equal values

@@ -2,7 +2,7 @@
 (ODC's online clustering, InterCLR's inter-image memory), and a label bank
 alone (DeepCluster)."""
 import warnings
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine import dist
@@ -180,11 +180,8 @@ class ClusterMemory(FeatureMemory, ClusterState):
         """``argmax_c <centroid_c, f>`` of every row of ``feats`` (no
         normalisation needed: a positive scale leaves the argmax)."""
         c = self.centroids.to(feats.device, torch.float32).t()
-        out = [(feats[s:s + chunk].float() @ c).argmax(1)
-               for s in range(0, feats.size(0), chunk)]
-        if not out:
-            return torch.zeros(0, dtype=torch.long, device=feats.device)
-        return torch.cat(out)
+        return torch.cat([(f.float() @ c).argmax(1)
+                          for f in feats.split(chunk)])
 
     @torch.no_grad()
     def update(self, idx: torch.Tensor,
@@ -222,12 +219,10 @@ class ClusterMemory(FeatureMemory, ClusterState):
                            self.centroids[cinds])
 
     @torch.no_grad()
-    def update_centroids(
-            self,
-            cinds: Optional[Union[Sequence[int], torch.Tensor]] = None
-    ) -> None:
-        """Recompute the centroids of ``cinds`` (all if None) from the bank
-        on rank 0 and broadcast those rows."""
+    def update_centroids(self, cinds: Optional[Sequence[int]] = None) -> None:
+        """Recompute the centroids of ``cinds`` (cluster ids: a sequence or
+        a tensor; all if None) from the bank on rank 0 and broadcast those
+        rows."""
         if cinds is None:
             cinds = torch.arange(self.num_clusters,
                                  device=self.label_bank.device)

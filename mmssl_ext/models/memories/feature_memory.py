@@ -113,12 +113,9 @@ class FeatureMemory(BaseMemory):
 
     def gather_features(self, idx: torch.Tensor, feats: torch.Tensor,
                         *rows: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Check this rank's batch, normalise ``feats`` and gather
+        """Check the feature dim, normalise ``feats`` and gather
         ``(idx, normalize(feats), *rows)`` from every rank
         (:meth:`~mmssl_ext.models.memories.base.BaseMemory.gather`)."""
-        if idx.dim() != 1 or feats.dim() != 2 or idx.numel() != feats.size(0):
-            raise ValueError(f'update expects idx (B,) and feats (B, D), got '
-                             f'{tuple(idx.shape)} and {tuple(feats.shape)}')
         if feats.size(1) != self.feat_dim:
             raise ValueError(f'feature dim {feats.size(1)} != memory '
                              f'feat_dim {self.feat_dim}')

@@ -64,8 +64,6 @@ class FeatureQueue(nn.Module):
             keys = F.normalize(keys.float(), dim=1)
         keys = all_gather_cat(keys).to(self.queue)
         n = keys.size(0)
-        if n == 0:
-            return
         p = host_scalar(self, 'ptr')
         if n > self.length:
             skipped = n - self.length

@@ -143,8 +143,8 @@ def _cluster_sums(x, labels, k, chunk_size):
 
 
 def _split_empty(c, counts):
-    """Give every empty cluster half of the largest one (faiss-style)."""
-    counts = counts.clone()
+    """Give every empty cluster half of the largest one (faiss-style;
+    updates ``c`` and ``counts`` in place)."""
     sign = torch.ones(c.size(1), device=c.device, dtype=c.dtype)
     sign[1::2] = -1
     for e in torch.nonzero(counts == 0).flatten().tolist():
@@ -196,10 +196,8 @@ def _faiss_kmeans(x, k, num_iters, spherical, seed, init_centroids):
     if init_centroids is not None:
         init_centroids = np.ascontiguousarray(init_centroids.cpu().numpy())
     km.train(xn, init_centroids=init_centroids)
-    centroids = torch.from_numpy(np.ascontiguousarray(km.centroids)).to(
-        x.device)
-    labels = _assign(x, centroids, spherical, 2048)
-    return KMeansResult(centroids, labels)
+    c = torch.from_numpy(np.ascontiguousarray(km.centroids)).to(x.device)
+    return KMeansResult(c, _assign(x, c, spherical, 2048))
 
 
 def kmeans(x: torch.Tensor,
@@ -274,10 +272,6 @@ def kmeans(x: torch.Tensor,
     if init_centroids is not None:
         init_centroids = torch.as_tensor(init_centroids).detach().to(
             x.device, torch.float32)
-        if init_centroids.shape != (k, x.size(1)):
-            raise ValueError(f'init_centroids must have shape '
-                             f'{(k, x.size(1))}, got '
-                             f'{tuple(init_centroids.shape)}')
     elif init == 'k-means++':
         init_centroids = _kmeans_pp(
             x, k, torch.Generator().manual_seed(int(seed)))

@@ -54,9 +54,6 @@ def faiss_num_gpus() -> int:
 
 
 def _check(query: torch.Tensor, bank: torch.Tensor, k: int) -> None:
-    if query.dim() != 2 or bank.dim() != 2:
-        raise ValueError('knn_search expects 2-D query and bank tensors, got '
-                         f'{tuple(query.shape)} and {tuple(bank.shape)}')
     if query.size(1) != bank.size(1):
         raise ValueError(f'query dim {query.size(1)} != bank dim '
                          f'{bank.size(1)}')
