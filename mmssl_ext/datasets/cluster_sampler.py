@@ -59,10 +59,9 @@ class ClusterSampler(DefaultSampler):
             sizes = torch.bincount(self.labels, minlength=self.num_clusters)
             per = n // int((sizes > 0).sum()) + 1
             order = torch.argsort(self.labels, stable=True)
-            chunks, start = [], 0
-            for size in sizes.tolist():
-                members = order[start:start + size]
-                start += size
+            chunks = []
+            for members in order.split(sizes.tolist()):
+                size = members.numel()
                 if size == 0:
                     continue
                 if size <= per:
