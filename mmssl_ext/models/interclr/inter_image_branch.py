@@ -147,9 +147,8 @@ class InterImageBranch(BaseBranch):
                 f'framework with a momentum encoder (MoCo; not '
                 f'{type(model).__name__}) has: drop it')
         if own_neck and framework == 'moco':
-            momentum = self.momentum
-            if momentum is None:
-                momentum = model.encoder_k.momentum
+            momentum = (model.encoder_k.momentum
+                        if self.momentum is None else self.momentum)
             self.neck_k = ExponentialMovingAverage(self.neck, momentum)
 
     def check_ready(self) -> None:

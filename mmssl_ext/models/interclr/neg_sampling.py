@@ -50,21 +50,6 @@ NEG_SAMPLING_ALIASES = {
 }
 
 
-def _bank_chunk(k: int) -> int:
-    """Bank rows per similarity chunk: large enough that each chunk's top-k
-    actually prunes (4k), at least 65,536; the temporary is B x chunk."""
-    return max(65536, 4 * int(k))
-
-
-def _rand_below(high: torch.Tensor,
-                generator: Optional[torch.Generator]) -> torch.Tensor:
-    """Uniform integers in ``[0, high)`` (elementwise, ``high >= 1``)."""
-    u = torch.rand(
-        high.shape, generator=generator, device=high.device,
-        dtype=torch.float64)
-    return torch.minimum((u * high).long(), high - 1)
-
-
 @torch.no_grad()
 def sample_positives(label_bank: torch.Tensor, labels: torch.Tensor,
                      generator: Optional[torch.Generator],
@@ -88,7 +73,11 @@ def sample_positives(label_bank: torch.Tensor, labels: torch.Tensor,
     counts = label_counts(label_bank, num_clusters)
     starts = counts.cumsum(0) - counts
     labels = labels.to(label_bank.device)
-    return order[starts[labels] + _rand_below(counts[labels], generator)]
+    size = counts[labels]
+    # uniform position in [0, size) of the anchor's class
+    u = torch.rand(size.shape, generator=generator, device=size.device,
+                   dtype=torch.float64)
+    return order[starts[labels] + torch.minimum((u * size).long(), size - 1)]
 
 
 class BaseNegativeSampler:
@@ -134,9 +123,11 @@ class BaseNegativeSampler:
                  largest: bool = True) -> torch.Tensor:
         """(B, k) bank indices of the ``k`` entries most (``largest=False``:
         least) similar to each anchor, in similarity order."""
+        # bank chunks large enough that each chunk's top-k prunes (4k), at
+        # least 65,536 rows; the temporary is B x chunk
         _, idx = knn_search(
             query.detach().to(bank.dtype), bank, k, largest=largest,
-            backend=self.knn_backend, bank_chunk=_bank_chunk(k))
+            backend=self.knn_backend, bank_chunk=max(65536, 4 * k))
         return idx.to(bank.device)
 
     def _other_clusters_first(self, query, bank, label_bank, labels, k: int,
