@@ -102,7 +102,6 @@ class ClusterMemory(FeatureMemory, ClusterState):
             Defaults to 20 (ODC); 0 disables.
         init (str): ``'random'`` or ``'data'`` (see FeatureMemory).
         seed (int): seed of the bank init and of the random halving.
-        split_iters (int): 2-means iterations. Defaults to 20.
         online_labels (bool): relabel the updated rows (ODC; InterCLR's
             online labels, the default). False: the labels only change by
             :meth:`set_clusters` (InterCLR's offline labels, re-clustered
@@ -121,7 +120,6 @@ class ClusterMemory(FeatureMemory, ClusterState):
                  min_cluster: int = 20,
                  init: str = 'random',
                  seed: int = 0,
-                 split_iters: int = 20,
                  online_labels: bool = True):
         super().__init__(length, feat_dim, momentum=momentum, init=init,
                          seed=seed)
@@ -129,7 +127,6 @@ class ClusterMemory(FeatureMemory, ClusterState):
         if min_cluster < 0:
             raise ValueError(f'min_cluster={min_cluster} must be >= 0')
         self.min_cluster = int(min_cluster)
-        self.split_iters = int(split_iters)
         self.online_labels = bool(online_labels)
         self.register_buffer('label_bank',
                              torch.zeros(length, dtype=torch.long))
@@ -239,9 +236,9 @@ class ClusterMemory(FeatureMemory, ClusterState):
         """Indices (subset of ``members``, sorted) that move to the new
         cluster.
 
-        2-means (torch Lloyd, ``split_iters`` iterations) initialised
-        deterministically with the first member's feature and the member
-        farthest from it; the side that does *not* hold ``members[0]`` moves.
+        2-means (torch Lloyd, 20 iterations) initialised deterministically
+        with the first member's feature and the member farthest from it;
+        the side that does *not* hold ``members[0]`` moves.
         When 2-means leaves a side empty (identical features), a random half
         (``floor(n / 2)`` members, drawn with ``seed`` and ``num_splits``)
         moves instead."""
@@ -249,8 +246,7 @@ class ClusterMemory(FeatureMemory, ClusterState):
             feats = self.bank[members].float()
             far = int(((feats - feats[0])**2).sum(1).argmax())
             init = torch.stack([feats[0], feats[far]])
-            labels = kmeans(feats, 2, num_iters=self.split_iters,
-                            backend='torch',
+            labels = kmeans(feats, 2, num_iters=20, backend='torch',
                             init_centroids=init).labels.to(members.device)
             second = members[labels != labels[0]]
             if 0 < second.numel() < members.numel():
