@@ -44,22 +44,21 @@ def cluster_memory(model, hook: str) -> ClusterState:
     return found[0][1]
 
 
-def log_cluster_sizes(runner, memory: ClusterState,
-                      prefix: str = 'clusters') -> None:
+def log_cluster_sizes(runner, memory: ClusterState) -> None:
     """Log the empty count, min / median / max size of the clusters of
-    ``memory`` (rank 0) and push ``train/<prefix>_{empty,min,max}`` scalars
+    ``memory`` (rank 0) and push ``train/clusters_{empty,min,max}`` scalars
     to the message hub."""
     hist = torch.bincount(memory.labels.view(-1).long().cpu(),
                           minlength=memory.num_clusters)
     s = dict(empty=int((hist == 0).sum()), min=int(hist.min()),
              max=int(hist.max()))
     print_log(
-        f'{prefix}: K={memory.num_clusters}, empty={s["empty"]}, size '
+        f'clusters: K={memory.num_clusters}, empty={s["empty"]}, size '
         f'min={s["min"]}, median={float(hist.float().median()):.1f}, '
         f'max={s["max"]}',
         logger='current')
     for key, value in s.items():
-        runner.message_hub.update_scalar(f'train/{prefix}_{key}', value)
+        runner.message_hub.update_scalar(f'train/clusters_{key}', value)
 
 
 @HOOKS.register_module()

@@ -305,10 +305,10 @@ class ClusterMemory(FeatureMemory, ClusterState):
             return 0
         hist = self.histogram()
         num_small = int((hist < self.min_cluster).sum())
-        if num_small == 0 or num_small == self.num_clusters:
-            if num_small == self.num_clusters:
-                warnings.warn('ClusterMemory: every cluster is smaller than '
-                              f'min_cluster={self.min_cluster}; nothing done')
+        if num_small == self.num_clusters:
+            warnings.warn('ClusterMemory: every cluster is smaller than '
+                          f'min_cluster={self.min_cluster}; nothing done')
+        if num_small in (0, self.num_clusters):
             return 0
         packed = None
         if dist.get_rank() == 0:
