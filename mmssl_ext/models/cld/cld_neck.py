@@ -40,9 +40,6 @@ class NormedLinear(nn.Module):
     def __init__(self, in_features: int, out_features: int,
                  eps: float = 1e-12):
         super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f'in_features={in_features} and out_features='
-                             f'{out_features} must be >= 1')
         self.in_features, self.out_features = in_features, out_features
         self.eps = eps
         self.weight = nn.Parameter(torch.empty(in_features, out_features))
@@ -61,12 +58,6 @@ class NormedLinear(nn.Module):
     def extra_repr(self) -> str:
         return f'in_features={self.in_features}, ' \
                f'out_features={self.out_features}'
-
-
-def _projection(proj_type: str, in_channels: int, out_channels: int):
-    if proj_type == 'linear':
-        return nn.Linear(in_channels, out_channels)
-    return NormedLinear(in_channels, out_channels)
 
 
 @MODELS.register_module()
@@ -127,7 +118,6 @@ class CLDNeck(BaseModule):
                 f'and hid_channels={hid_channels} must be >= 1')
         self.with_avg_pool = with_avg_pool
         self.with_group = with_group
-        self.proj_type = proj_type
         if hid_channels is not None:
             layers = [nn.Linear(in_channels, hid_channels)]
             if norm_cfg is not None:
@@ -136,9 +126,10 @@ class CLDNeck(BaseModule):
             in_channels = hid_channels
         else:
             self.shared = nn.Identity()
-        self.inst_proj = _projection(proj_type, in_channels, out_channels)
-        self.group_proj = _projection(proj_type, in_channels,
-                                      out_channels) if with_group else None
+        proj = nn.Linear if proj_type == 'linear' else NormedLinear
+        self.inst_proj = proj(in_channels, out_channels)
+        self.group_proj = proj(in_channels,
+                               out_channels) if with_group else None
 
     def forward(self, x: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         """Args:
