@@ -244,11 +244,11 @@ class ContrastiveCropDataset:
 def find_box_dataset(dataset) -> ContrastiveCropDataset:
     """Return the :class:`ContrastiveCropDataset` in ``dataset`` or in its
     chain of ``.dataset`` wrappers; raise a clear error if there is none."""
-    seen, d = 0, dataset
-    while d is not None and seen < 16:
+    d = dataset
+    for _ in range(16):  # a bounded walk down the wrappers
         if isinstance(d, ContrastiveCropDataset):
             return d
-        d, seen = getattr(d, 'dataset', None), seen + 1
+        d = getattr(d, 'dataset', None)
     raise TypeError(
         'ContrastiveCrop needs train_dataloader.dataset to be wrapped in '
         "dict(type='ContrastiveCropDataset', dataset=...), got "
