@@ -122,19 +122,15 @@ class MixParams:
         mode (str): ``'mixup'`` or ``'cutmix'``.
         perm (Tensor): partner index ``j`` (B,), on the batch's device.
         box (tuple, optional): cutmix box ``(y1, y2, x1, x2)``.
-        pairing (str): ``'reverse'`` or ``'random'``.
+        pairing (str): ``'reverse'`` (an involution, ``j(j(i)) = i``: the
+            mixture in the reversed order is a row permutation of the
+            mixture) or ``'random'``.
     """
     lam: float
     mode: str
     perm: torch.Tensor
     box: Optional[Tuple[int, int, int, int]] = None
     pairing: str = 'reverse'
-
-    @property
-    def is_involution(self) -> bool:
-        """``j(j(i)) = i`` is guaranteed (reverse pairing): the mixture in
-        the reversed order is then a row permutation of the mixture."""
-        return self.pairing == 'reverse'
 
 
 class InstanceMixer:
