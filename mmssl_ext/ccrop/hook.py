@@ -162,8 +162,6 @@ class ContrastiveCropHook(Hook):
         progress (bool): show a progress bar on rank 0. Defaults to True.
     """
 
-    priority = 'NORMAL'
-
     def __init__(self,
                  warmup_epochs: int = 100,
                  interval: Optional[int] = 100,

@@ -29,31 +29,26 @@ class NormedLinear(nn.Module):
     Every output is the cosine between the input and one weight column, so
     it lies in [-1, 1] whatever the input scale. The weight ``(in, out)`` is
     initialised from U(-1, 1) with every column rescaled to unit norm (the
-    authors' ``uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)``).
+    authors' ``uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)``). The norms
+    are floored at ``F.normalize``'s 1e-12.
 
     Args:
         in_features (int): input dim.
         out_features (int): output dim.
-        eps (float): floor of the norms. Defaults to 1e-12.
     """
 
-    def __init__(self, in_features: int, out_features: int,
-                 eps: float = 1e-12):
+    def __init__(self, in_features: int, out_features: int):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.eps = eps
         self.weight = nn.Parameter(torch.empty(in_features, out_features))
         self.reset_parameters()
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        self.weight.uniform_(-1., 1.)
-        self.weight.div_(self.weight.norm(dim=0, keepdim=True).clamp(
-            min=self.eps))
+        self.weight.copy_(F.normalize(self.weight.uniform_(-1., 1.), dim=0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x, dim=1, eps=self.eps).mm(
-            F.normalize(self.weight, dim=0, eps=self.eps))
+        return F.normalize(x, dim=1).mm(F.normalize(self.weight, dim=0))
 
     def extra_repr(self) -> str:
         return f'in_features={self.in_features}, ' \

@@ -177,14 +177,13 @@ def select_positives(cand_logits: torch.Tensor,
         (B, P) column indices into the candidate list.
     """
     p = min(n_pos, cand_logits.size(1))
-    if valid is None:
-        _, sel = cand_logits.detach().topk(p, dim=1, largest=not hard)
-        return cand_logits.gather(1, sel), torch.ones_like(
-            sel, dtype=torch.bool), sel
-    fill = float('inf') if hard else float('-inf')
-    key = cand_logits.detach().masked_fill(~valid, fill)
+    key = cand_logits.detach()
+    if valid is not None:  # invalid slots come last, masked below
+        key = key.masked_fill(~valid, float('inf') if hard else float('-inf'))
     _, sel = key.topk(p, dim=1, largest=not hard)
-    return cand_logits.gather(1, sel), valid.gather(1, sel), sel
+    mask = (torch.ones_like(sel, dtype=torch.bool)
+            if valid is None else valid.gather(1, sel))
+    return cand_logits.gather(1, sel), mask, sel
 
 
 # --------------------------------------------------------------------------
