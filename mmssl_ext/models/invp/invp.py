@@ -115,10 +115,9 @@ class InvP(SelfSupervisor):
         n, k = self.memory.length, self.memory.num_neighbours
         if not k + 1 <= m <= n:
             raise ValueError(
-                f'loss.n_background={m} must be in [memory.num_neighbours + '
-                f'1, memory.length] = [{k + 1}, {n}] (the background set is '
-                'drawn from the memory bank, the neighbour table is read off '
-                'its search)')
+                f'loss.n_background={m} must be in [{k + 1}, {n}] = '
+                '[memory.num_neighbours + 1, memory.length] (the background '
+                'set comes from the bank and yields the neighbour table)')
         self.lambda_inv = float(lambda_inv)
         self.ramp_up = ramp_up
         self.ramp_epochs = ramp_epochs
