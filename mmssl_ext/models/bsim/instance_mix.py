@@ -33,11 +33,6 @@ import torch
 MIX_MODES = ('mixup', 'cutmix', 'both')
 PAIRINGS = ('reverse', 'random')
 
-__all__ = [
-    'MIX_MODES', 'PAIRINGS', 'MixParams', 'InstanceMixer', 'sample_beta',
-    'cutmix_box', 'box_lambda', 'mixup', 'cutmix', 'partner_index'
-]
-
 
 def sample_beta(alpha: float,
                 generator: Optional[torch.Generator] = None) -> float:

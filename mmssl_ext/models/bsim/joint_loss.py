@@ -25,10 +25,6 @@ from typing import Callable, Optional, Union
 import torch
 import torch.nn.functional as F
 
-__all__ = [
-    'infonce', 'cosine_distance', 'joint_contrastive_loss',
-    'joint_distance_loss'
-]
 
 Lam = Union[float, torch.Tensor]
 

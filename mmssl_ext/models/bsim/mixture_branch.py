@@ -35,8 +35,6 @@ MIXED_VIEWS = ('a', 'both')
 Term = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor, float],
                 torch.Tensor]
 
-__all__ = ['MixtureBranch']
-
 
 def _targets(step: SiameseStep,
              mixture) -> Dict[int, torch.Tensor]:

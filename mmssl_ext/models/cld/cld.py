@@ -25,8 +25,6 @@ from ..algorithms.composed import Composition
 from ..algorithms.npid import NPID
 from ..algorithms.ring_moco import RingMoCo
 
-__all__ = ['NPIDCLD', 'MoCoCLD']
-
 
 def _check_neck_dim(neck, dim: int, key: str) -> None:
     """Raise unless ``dim`` (the config value ``key``) equals the output dim

@@ -35,7 +35,6 @@ from mmssl_ext.utils.dist import all_gather_with_grad
 from ..utils.kmeans import batch_kmeans
 from .ncut import spectral_clustering
 
-__all__ = ['CLDGroupHead', 'cross_level_loss', 'GROUPINGS']
 
 GROUPINGS = ('kmeans', 'ncut')
 

@@ -17,7 +17,6 @@ from mmengine.model import BaseModule
 
 from mmssl_ext.registry import MODELS
 
-__all__ = ['NormedLinear', 'CLDNeck', 'PROJ_TYPES']
 
 PROJ_TYPES = ('linear', 'normed')
 

@@ -55,14 +55,6 @@ PROPAGATIONS = ('concat', 'bfs')
 DENOMINATORS = ('exclusive', 'inclusive', 'paper')
 RAMP_UPS = ('binary', 'gaussian', 'none')
 
-__all__ = [
-    'invp_ramp_up', 'propagate', 'propagate_concat', 'propagate_bfs',
-    'select_positives',
-    'invp_instance_loss', 'invp_invariance_loss',
-    'background_outside', 'feature_grad',
-    'InvPLoss', 'PROPAGATIONS', 'DENOMINATORS', 'RAMP_UPS'
-]
-
 
 # --------------------------------------------------------------------------
 # schedule
