@@ -73,31 +73,24 @@ class ContrastiveCrop(RandomResizedCrop):
             released small-dataset configs use 0.1, their issue #20).
         crop_ratio_range (tuple): area range. Defaults to ``(0.2, 1.0)``
             (the authors' ContrastiveCrop default).
-        aspect_ratio_range (tuple): aspect range. Defaults to (3/4, 4/3).
-        max_attempts (int): attempts before the central crop. Defaults to 10.
-        interpolation (str), backend (str): as in ``RandomResizedCrop``.
+        **kwargs: the other arguments of ``RandomResizedCrop``, with its
+            defaults: ``aspect_ratio_range`` ((3/4, 4/3)), ``max_attempts``
+            (attempts before the central crop, 10), ``interpolation``,
+            ``backend``.
     """
 
     def __init__(self,
                  scale: Union[Sequence, int],
                  alpha: float = 0.6,
                  crop_ratio_range: Tuple[float, float] = (0.2, 1.0),
-                 aspect_ratio_range: Tuple[float, float] = (3. / 4., 4. / 3.),
-                 max_attempts: int = 10,
-                 interpolation: str = 'bilinear',
-                 backend: str = 'cv2') -> None:
+                 **kwargs) -> None:
         if not isinstance(alpha, (int, float)) or not alpha > 0 or \
                 not math.isfinite(alpha):
             raise ValueError(
                 f'ContrastiveCrop: alpha must be a finite number > 0 (the '
                 f'Beta(alpha, alpha) parameter), got alpha={alpha!r}')
         super().__init__(
-            scale=scale,
-            crop_ratio_range=crop_ratio_range,
-            aspect_ratio_range=aspect_ratio_range,
-            max_attempts=max_attempts,
-            interpolation=interpolation,
-            backend=backend)
+            scale=scale, crop_ratio_range=crop_ratio_range, **kwargs)
         self.alpha = float(alpha)
 
     def _central_crop(self, h: int, w: int) -> Tuple[int, int, int, int]:

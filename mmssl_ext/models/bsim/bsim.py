@@ -27,7 +27,6 @@ from mmssl_ext.registry import MODELS
 from ..algorithms.composed import Composition
 from ..algorithms.ring_moco import RingMoCo
 
-__all__ = ['BSIMMixin', 'BSIMSimCLR', 'BSIMMoCo', 'BSIMBYOL', 'BSIMSimSiam']
 
 _FLAT_KEYS = ('mix_mode', 'p_mixup', 'alpha', 'pairing', 'mixed_view',
               'symmetric_mix', 'beta_weight')

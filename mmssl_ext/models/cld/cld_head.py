@@ -35,7 +35,6 @@ from mmssl_ext.utils.dist import all_gather_with_grad
 from ..utils.kmeans import batch_kmeans
 from .ncut import spectral_clustering
 
-__all__ = ['CLDGroupHead', 'cross_level_loss', 'GROUPINGS']
 
 GROUPINGS = ('kmeans', 'ncut')
 
@@ -128,24 +127,24 @@ class CLDGroupHead(BaseModule):
                  gather: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
-        if isinstance(num_groups, bool) or not isinstance(
-                num_groups, int) or num_groups < 1:
-            raise ValueError(
-                f'num_groups={num_groups!r} must be a positive integer')
-        if not (isinstance(temperature, (int, float))
-                and math.isfinite(temperature) and temperature > 0):
-            raise ValueError(f'temperature={temperature!r} must be > 0')
-        if grouping not in GROUPINGS:
-            raise ValueError(f'grouping={grouping!r} must be one of '
-                             f'{GROUPINGS}')
-        if not isinstance(num_iters, int) or num_iters < 1:
-            raise ValueError(f'num_iters={num_iters!r} must be an integer '
-                             '>= 1')
-        if not isinstance(num_eigvecs, int) or num_eigvecs < 1:
-            raise ValueError(f'num_eigvecs={num_eigvecs!r} must be an '
-                             'integer >= 1')
-        if not ncut_sigma > 0:
-            raise ValueError(f'ncut_sigma={ncut_sigma!r} must be > 0')
+
+        def count(v):
+            return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+        for key, value, ok, want in (
+                ('num_groups', num_groups, count(num_groups),
+                 'a positive integer'),
+                ('temperature', temperature,
+                 isinstance(temperature, (int, float))
+                 and math.isfinite(temperature) and temperature > 0, '> 0'),
+                ('grouping', grouping, grouping in GROUPINGS,
+                 f'one of {GROUPINGS}'),
+                ('num_iters', num_iters, count(num_iters), 'an integer >= 1'),
+                ('num_eigvecs', num_eigvecs, count(num_eigvecs),
+                 'an integer >= 1'),
+                ('ncut_sigma', ncut_sigma, ncut_sigma > 0, '> 0')):
+            if not ok:
+                raise ValueError(f'{key}={value!r} must be {want}')
         self.num_groups = num_groups
         self.temperature = float(temperature)
         self.grouping = grouping
@@ -188,18 +187,15 @@ class CLDGroupHead(BaseModule):
                 feats, self.num_groups, num_iters=self.num_iters,
                 init='first', strict=False, key='num_groups')
             return res.labels, res.centroids
-        if feats.dim() == 2:
-            return spectral_clustering(
-                feats, self.num_groups, num_eigvecs=self.num_eigvecs,
-                num_iters=self.num_iters, sigma=self.ncut_sigma)
-        outs = [
+        labels, cents = zip(*[
             spectral_clustering(
                 f, self.num_groups, num_eigvecs=self.num_eigvecs,
                 num_iters=self.num_iters, sigma=self.ncut_sigma)
-            for f in feats
-        ]
-        return (torch.stack([o[0] for o in outs]),
-                torch.stack([o[1] for o in outs]))
+            for f in feats.reshape(-1, *feats.shape[-2:])
+        ])
+        return (torch.stack(labels).view(feats.shape[:-1]),
+                torch.stack(cents).view(*feats.shape[:-2], self.num_groups,
+                                        -1))
 
     def loss(self, g1: torch.Tensor, g2: torch.Tensor,
              true_labels: Optional[torch.Tensor] = None

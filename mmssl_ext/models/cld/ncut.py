@@ -30,10 +30,6 @@ import torch.nn.functional as F
 
 from ..utils.kmeans import batch_kmeans
 
-__all__ = [
-    'ncut_affinity', 'kway_normcuts', 'label_means', 'spectral_clustering'
-]
-
 
 def ncut_affinity(feats: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     """``max(W, W^T)`` with ``W = |cos| / sigma`` and a zero diagonal,
