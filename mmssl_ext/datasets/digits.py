@@ -57,17 +57,25 @@ def _load_digits_arrays(source: str):
     raise ValueError(f'source must be one of {_SOURCES}, got {source!r}')
 
 
+def _take_per_class(labels: np.ndarray, quota, seed: int) -> np.ndarray:
+    """Boolean mask of ``quota[i]`` samples of the i-th class (sorted),
+    drawn with ``seed``."""
+    rng = np.random.RandomState(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for c, q in zip(np.unique(labels), quota):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        mask[idx[:q]] = True
+    return mask
+
+
 def stratified_split(labels: np.ndarray, test_ratio: float,
                      seed: int) -> np.ndarray:
     """Boolean mask of the test split: ``test_ratio`` of every class, chosen
     by a fixed seed (independent of the training seed)."""
-    rng = np.random.RandomState(seed)
-    test = np.zeros(len(labels), dtype=bool)
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        test[idx[:int(round(len(idx) * test_ratio))]] = True
-    return test
+    counts = np.unique(labels, return_counts=True)[1]
+    return _take_per_class(labels, [int(round(n * test_ratio))
+                                    for n in counts], seed)
 
 
 def stratified_take(labels: np.ndarray, size: int, seed: int,
@@ -94,13 +102,7 @@ def stratified_take(labels: np.ndarray, size: int, seed: int,
             f'{key}={size} leaves class {c} empty in {side} ({q} of its {n} '
             f'images would be held out); choose {key} so that every class '
             'keeps images on both sides')
-    rng = np.random.RandomState(seed)
-    mask = np.zeros(len(labels), dtype=bool)
-    for c, q in zip(classes, quota):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        mask[idx[:q]] = True
-    return mask
+    return _take_per_class(labels, quota, seed)
 
 
 def place_on_canvas(imgs: np.ndarray, canvas: int, scale: Sequence[float],

@@ -61,18 +61,6 @@ _NESTED = {
 }
 #: nested keys whose dicts are not registry objects of ours
 _SKIP = ('init_cfg', '_scope_')
-#: constructors that end a ``**kwargs`` chain (they accept nothing more)
-_ROOT_INITS = (object, )
-
-
-def _stop_classes():
-    try:
-        import torch.nn as nn
-        return _ROOT_INITS + (nn.Module, )
-    except ImportError:  # pragma: no cover
-        return _ROOT_INITS
-
-
 def accepted_arguments(cls) -> Optional[Set[str]]:
     """Keyword arguments ``cls(...)`` accepts: the named parameters of its
     ``__init__`` and, while a constructor takes ``**kwargs``, those of the
@@ -86,9 +74,9 @@ def accepted_arguments(cls) -> Optional[Set[str]]:
             return None
         return {p.name for p in params
                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    stop = _stop_classes()
+    import torch.nn as nn
     for klass in inspect.getmro(cls):
-        if klass in stop:
+        if klass in (object, nn.Module):  # they end a ``**kwargs`` chain
             return names
         init = klass.__dict__.get('__init__')
         if init is None:
@@ -126,9 +114,7 @@ def _resolve(registry_name: str, type_name, scope: str):
         return None
     import mmengine.registry as mreg
     from mmengine.registry import DefaultScope
-    root = getattr(mreg, registry_name, None)
-    if root is None:
-        return None
+    root = getattr(mreg, registry_name)
     try:
         with DefaultScope.overwrite_default_scope(scope):
             with root.switch_scope_and_registry(None) as reg:
@@ -139,9 +125,7 @@ def _resolve(registry_name: str, type_name, scope: str):
 
 def _our_names(registry_name: str) -> List[str]:
     import mmssl_ext.registry as ours
-    reg = getattr(ours, registry_name, None)
-    if reg is None:
-        return []
+    reg = getattr(ours, registry_name)
     reg.import_from_location()
     return sorted(reg.module_dict)
 

@@ -110,13 +110,11 @@ def broadcast_from_rank0(t: Optional[torch.Tensor]) -> torch.Tensor:
     (CPU when ``None``). Rank 0 gets ``t`` back unchanged. World size 1:
     returns ``t``.
     """
-    if dist.get_world_size() == 1:
-        if t is None:
-            raise ValueError('broadcast_from_rank0 needs a tensor on rank 0')
-        return t
-    rank = dist.get_rank()
+    rank = dist.get_rank()  # 0 without a process group
     if rank == 0 and t is None:
         raise ValueError('broadcast_from_rank0 needs a tensor on rank 0')
+    if dist.get_world_size() == 1:
+        return t
     meta = [(tuple(t.shape), t.dtype) if rank == 0 else None]
     dist.broadcast_object_list(meta, src=0)
     shape, dtype = meta[0]

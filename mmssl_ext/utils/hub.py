@@ -148,8 +148,8 @@ def lookup_sha256(url: str, index: Optional[str] = None) -> Optional[str]:
 
 
 def _load(path: str, map_location: str, allow_pickle: bool):
-    from mmengine.runner import CheckpointLoader
     if not allow_pickle:
+        from mmengine.runner import CheckpointLoader
         return CheckpointLoader.load_checkpoint(path, map_location)
     import torch
 
@@ -189,36 +189,23 @@ def load_checkpoint_verified(url_or_path: str,
     import mmssl_ext.utils.checkpoint_compat as compat
     compat.allow_mmengine_checkpoints()
     with compat.checked_checkpoint_loading():
-        return _verified_load(url_or_path, sha256, map_location, model_dir,
-                              check_name_hash, allow_pickle)
-
-
-def _verified_load(url_or_path, sha256, map_location, model_dir,
-                   check_name_hash, allow_pickle):
-    from mmengine.runner import CheckpointLoader
-    if is_url(url_or_path):
-        sha256 = sha256 or lookup_sha256(url_or_path)
-        if allow_pickle:  # always through a local (checked) copy
-            return _load(download_verified(url_or_path, sha256 or None,
-                                           model_dir=model_dir),
-                         map_location, True)
-        local = download_verified(
-            url_or_path,
-            sha256 if sha256 else None,
-            model_dir=model_dir) if (sha256 or check_name_hash) else None
-        if local is not None:
-            return CheckpointLoader.load_checkpoint(local, map_location)
-        return CheckpointLoader.load_checkpoint(url_or_path, map_location)
-    if '://' in url_or_path:
-        if allow_pickle:
-            raise ValueError(f'allow_pickle needs a local path or an '
-                             f'http(s) URL, got {url_or_path}')
-        return CheckpointLoader.load_checkpoint(url_or_path, map_location)
-    path = osp.expanduser(url_or_path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {url_or_path} not found')
-    # local files are checked only against an explicit digest: user file
-    # names may end in '-<hex>' by chance
-    if sha256:
-        verify_sha256(path, sha256)
-    return _load(path, map_location, allow_pickle)
+        if is_url(url_or_path):
+            sha256 = sha256 or lookup_sha256(url_or_path)
+            if allow_pickle or sha256 or check_name_hash:
+                # pickles are always read from a local (checked) copy
+                url_or_path = download_verified(url_or_path, sha256 or None,
+                                                model_dir=model_dir)
+        elif '://' in url_or_path:
+            if allow_pickle:
+                raise ValueError(f'allow_pickle needs a local path or an '
+                                 f'http(s) URL, got {url_or_path}')
+        else:
+            path = osp.expanduser(url_or_path)
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'checkpoint {url_or_path} not found')
+            # local files are checked only against an explicit digest: user
+            # file names may end in '-<hex>' by chance
+            if sha256:
+                verify_sha256(path, sha256)
+            url_or_path = path
+        return _load(url_or_path, map_location, allow_pickle)

@@ -90,25 +90,31 @@ class KNNValLoop(ValLoop):
         self.k, self.sigma, self.feature = k, sigma, feature
         self.chunk_size, self.num_classes = chunk_size, num_classes
 
+    #: the runner stage whose hooks :meth:`run` calls ('val' / 'test')
+    _stage = 'val'
+
+    def _bank(self):
+        """``(bank features, their labels, its name in the log)``."""
+        bank = extract_features(self.runner.model, self.bank_dataloader,
+                                self.feature)
+        return bank, _labels_of(self.bank_dataloader.dataset), 'bank'
+
     def _knn_scores(self):
-        model = self.runner.model
         t0 = time.time()
-        bank = extract_features(model, self.bank_dataloader, self.feature)
-        bank_labels = _labels_of(self.bank_dataloader.dataset)
-        query = extract_features(model, self.dataloader, self.feature)
+        bank, bank_labels, name = self._bank()
+        query = extract_features(self.runner.model, self.dataloader,
+                                 self.feature).to(bank.device)
         labels = _labels_of(self.dataloader.dataset)
         num_classes = self.num_classes or int(
             max(bank_labels.max(), labels.max()) + 1)
-        k = self.k
-        if k > bank.size(0):
-            print_log(
-                f'kNN: k={k} > bank size {bank.size(0)}; using '
-                f'k={bank.size(0)}', logger='current')
-            k = bank.size(0)
+        k = min(self.k, bank.size(0))
+        if k < self.k:
+            print_log(f'kNN: k={self.k} > {name} size {bank.size(0)}; using '
+                      f'k={k}', logger='current')
         scores = knn_classify(bank, bank_labels, query, num_classes, k=k,
                               sigma=self.sigma, chunk_size=self.chunk_size)
         print_log(
-            f'kNN: bank {tuple(bank.shape)}, queries {tuple(query.shape)}, '
+            f'kNN: {name} {tuple(bank.shape)}, queries {tuple(query.shape)}, '
             f'k={k}, sigma={self.sigma}, {time.time() - t0:.1f}s',
             logger='current')
         return scores.cpu(), labels
@@ -133,22 +139,15 @@ class KNNValLoop(ValLoop):
         return self.evaluator.evaluate(n)
 
     def run(self) -> dict:
-        self.runner.call_hook('before_val')
-        self.runner.call_hook('before_val_epoch')
+        self.runner.call_hook(f'before_{self._stage}')
+        self.runner.call_hook(f'before_{self._stage}_epoch')
         metrics = self._evaluate()
-        self.runner.call_hook('after_val_epoch', metrics=metrics)
-        self.runner.call_hook('after_val')
+        self.runner.call_hook(f'after_{self._stage}_epoch', metrics=metrics)
+        self.runner.call_hook(f'after_{self._stage}')
         return metrics
 
 
 @LOOPS.register_module()
 class KNNTestLoop(KNNValLoop):
     """:class:`KNNValLoop` for ``runner.test()`` (``tools/test.py``)."""
-
-    def run(self) -> dict:
-        self.runner.call_hook('before_test')
-        self.runner.call_hook('before_test_epoch')
-        metrics = self._evaluate()
-        self.runner.call_hook('after_test_epoch', metrics=metrics)
-        self.runner.call_hook('after_test')
-        return metrics
+    _stage = 'test'
