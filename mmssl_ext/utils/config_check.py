@@ -30,35 +30,19 @@ class UnknownConfigKeyError(TypeError):
 
 
 #: top-level config fields -> registry name in mmengine.registry
-_TOP = {
-    'model': 'MODELS',
-    'custom_hooks': 'HOOKS',
-    'default_hooks': 'HOOKS',
-    'train_cfg': 'LOOPS',
-    'val_cfg': 'LOOPS',
-    'test_cfg': 'LOOPS',
-    'train_dataloader': None,
-    'val_dataloader': None,
-    'test_dataloader': None,
-    'val_evaluator': 'METRICS',
-    'test_evaluator': 'METRICS',
-    'param_scheduler': 'PARAM_SCHEDULERS',
-    'optim_wrapper': 'OPTIM_WRAPPERS',
-    'visualizer': 'VISUALIZERS',
-    'log_processor': 'LOG_PROCESSORS',
-}
-#: nested keys that switch the registry
-_NESTED = {
-    'dataset': 'DATASETS',
-    'datasets': 'DATASETS',
-    'pipeline': 'TRANSFORMS',
-    'transforms': 'TRANSFORMS',
-    'sampler': 'DATA_SAMPLERS',
-    'batch_sampler': 'DATA_SAMPLERS',
-    'optimizer': 'OPTIMIZERS',
-    'vis_backends': 'VISBACKENDS',
-    'data_preprocessor': 'MODELS',
-}
+_TOP = dict(model='MODELS', custom_hooks='HOOKS', default_hooks='HOOKS',
+            train_cfg='LOOPS', val_cfg='LOOPS', test_cfg='LOOPS',
+            train_dataloader=None, val_dataloader=None, test_dataloader=None,
+            val_evaluator='METRICS', test_evaluator='METRICS',
+            param_scheduler='PARAM_SCHEDULERS',
+            optim_wrapper='OPTIM_WRAPPERS', visualizer='VISUALIZERS',
+            log_processor='LOG_PROCESSORS')
+#: nested keys that switch the registry (a ``*dataloader`` key: to none)
+_NESTED = dict(dataset='DATASETS', datasets='DATASETS',
+               pipeline='TRANSFORMS', transforms='TRANSFORMS',
+               sampler='DATA_SAMPLERS', batch_sampler='DATA_SAMPLERS',
+               optimizer='OPTIMIZERS', vis_backends='VISBACKENDS',
+               data_preprocessor='MODELS')
 #: nested keys whose dicts are not registry objects of ours
 _SKIP = ('init_cfg', '_scope_')
 def accepted_arguments(cls) -> Optional[Set[str]]:
@@ -134,8 +118,6 @@ def _suggest(word: str, choices) -> str:
     close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
     if not close:
         return ''
-    if len(close) == 1:
-        return f"; did you mean '{close[0]}'?"
     return '; did you mean ' + ' or '.join(f"'{c}'" for c in close) + '?'
 
 
@@ -156,18 +138,13 @@ def find_unknown_arguments(cfg, scope: Optional[str] = None) -> List[str]:
         if 'type' in node and registry is not None:
             check(node, path, registry)
         for key, value in node.items():
-            if key in _SKIP or key == 'type' or not isinstance(
-                    value, (dict, list, tuple)):
-                continue
-            sub = _NESTED.get(key, registry)
-            if key.endswith('dataloader'):
-                sub = None  # a dataloader dict has no type of its own
-            visit(value, f'{path}.{key}', sub)
+            if key not in _SKIP:  # a dataloader dict has no type of its own
+                visit(value, f'{path}.{key}', None if key.endswith(
+                    'dataloader') else _NESTED.get(key, registry))
 
     def check(node: dict, path: str, registry: str):
         t = node['type']
-        node_scope = node.get('_scope_', scope)
-        cls = _resolve(registry, t, node_scope)
+        cls = _resolve(registry, t, node.get('_scope_', scope))
         if cls is None:
             if isinstance(t, str):
                 name = t.split('.')[-1]
@@ -177,9 +154,7 @@ def find_unknown_arguments(cfg, scope: Optional[str] = None) -> List[str]:
                     problems.append(
                         f"{path}: type '{t}' is not registered{hint}")
             return
-        if not _ours(cls):
-            return
-        accepted = accepted_arguments(cls)
+        accepted = accepted_arguments(cls) if _ours(cls) else None
         if accepted is None:
             return
         for key in node:
@@ -191,16 +166,9 @@ def find_unknown_arguments(cfg, scope: Optional[str] = None) -> List[str]:
                 f'({cls.__name__} accepts: {", ".join(sorted(accepted))})')
 
     for field, registry in _TOP.items():
-        value = cfg.get(field, None)
-        if value is None:
-            continue
-        if field.endswith('dataloader'):
-            visit(value, field, None)
-        elif field == 'default_hooks' and isinstance(value, dict):
-            for name, hook in value.items():
-                visit(hook, f'{field}.{name}', registry)
-        else:
-            visit(value, field, registry)
+        # a dataloader (registry None) has no type of its own; a dict of
+        # default hooks has none either: its values are visited as hooks
+        visit(cfg.get(field, None), field, registry)
     return problems
 
 
