@@ -139,12 +139,9 @@ class SiameseStep:
         return self.queries[view]
 
 
-def moco_step(model: nn.Module,
-              views: List[torch.Tensor],
-              negatives: torch.Tensor,
-              enqueue: Callable[[torch.Tensor], None],
-              key_view: int = 1,
-              shuffle: bool = True) -> SiameseStep:
+def moco_step(model: nn.Module, views: List[torch.Tensor],
+              negatives: torch.Tensor, enqueue: Callable[[torch.Tensor], None],
+              key_view: int = 1, shuffle: bool = True) -> SiameseStep:
     """MoCo's step, of MMPretrain's ``MoCo`` and of RingMoCo: view
     ``key_view`` is the key, every other view a query::
 
@@ -168,9 +165,11 @@ def moco_step(model: nn.Module,
     def keys(v):  # normalised momentum keys of view v, in batch order
         x, idx = batch_shuffle_ddp(views[v]) if shuffle else (views[v], None)
         feats = model.encoder_k.module[0](x)
-        target_features[v] = (feats, lambda t: t if idx is None else
-                              batch_unshuffle_ddp(t, idx))
-        restore = target_features[v][1]
+
+        def restore(t):  # rows computed from ``feats`` in batch order
+            return t if idx is None else batch_unshuffle_ddp(t, idx)
+
+        target_features[v] = (feats, restore)
         return F.normalize(restore(model.encoder_k.module[1](feats)[0]),
                            dim=1)
 
