@@ -19,7 +19,7 @@ the builders.
 """
 import difflib
 import inspect
-from typing import List, Optional, Set
+from typing import List, Optional, Set, Tuple
 
 __all__ = ['UnknownConfigKeyError', 'accepted_arguments',
            'check_config_arguments', 'find_unknown_arguments']
@@ -45,20 +45,27 @@ _NESTED = dict(dataset='DATASETS', datasets='DATASETS',
                data_preprocessor='MODELS')
 #: nested keys whose dicts are not registry objects of ours
 _SKIP = ('init_cfg', '_scope_')
+
+
+def _keywords(params) -> Tuple[Set[str], bool]:
+    """The names ``params`` (``inspect.Parameter``) accept as keywords, and
+    whether one of them is ``**kwargs``."""
+    return ({p.name for p in params
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)},
+            any(p.kind == p.VAR_KEYWORD for p in params))
+
+
 def accepted_arguments(cls) -> Optional[Set[str]]:
     """Keyword arguments ``cls(...)`` accepts: the named parameters of its
     ``__init__`` and, while a constructor takes ``**kwargs``, those of the
     next ``__init__`` up the MRO, or of the class a constructor declares it
     hands them to (``kwargs_of``; a registered function: its parameters).
     None if the chain stays open."""
-    names: Set[str] = set()
     if inspect.isfunction(cls):  # a registered builder (ComposedSSL)
-        params = list(inspect.signature(cls).parameters.values())
-        if any(p.kind == p.VAR_KEYWORD for p in params):
-            return None
-        return {p.name for p in params
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        names, var_kw = _keywords(inspect.signature(cls).parameters.values())
+        return None if var_kw else names
     import torch.nn as nn
+    names: Set[str] = set()
     for klass in inspect.getmro(cls):
         if klass in (object, nn.Module):  # they end a ``**kwargs`` chain
             return names
@@ -69,12 +76,8 @@ def accepted_arguments(cls) -> Optional[Set[str]]:
             params = list(inspect.signature(init).parameters.values())[1:]
         except (TypeError, ValueError):  # builtins without a signature
             return None
-        var_kw = False
-        for p in params:
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-                names.add(p.name)
-            elif p.kind == p.VAR_KEYWORD:
-                var_kw = True
+        named, var_kw = _keywords(params)
+        names |= named
         if not var_kw:
             return names
         target = klass.__dict__.get('kwargs_of')
