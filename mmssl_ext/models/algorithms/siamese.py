@@ -16,7 +16,9 @@ commit). MMPretrain's ``MoCo``, ``SimCLR``, ``BYOL`` and ``SimSiam`` return
 the loss only, so the adapters below -- the one place that reads their
 internals (``_create_buffer``, ``_dequeue_and_enqueue``, ``encoder_k``,
 ``target_net``, ``queue``) -- re-express each ``loss()`` from its parts,
-operation for operation. ``tests/test_models/test_algorithms/
+operation for operation. MoCo's step, :func:`moco_step`, is one for
+MMPretrain's ``MoCo`` (its adapter passes the queue and its enqueue) and
+RingMoCo (its ring buffer). ``tests/test_models/test_algorithms/
 test_siamese.py`` checks every step against the framework's own ``loss()``
 bit for bit, and each upstream member the adapters rely on (the canaries).
 """
