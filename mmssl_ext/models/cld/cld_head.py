@@ -185,7 +185,7 @@ class CLDGroupHead(BaseModule):
         if self.grouping == 'kmeans':
             res = batch_kmeans(
                 feats, self.num_groups, num_iters=self.num_iters,
-                init='first', strict=False, key='num_groups')
+                strict=False, key='num_groups')
             return res.labels, res.centroids
         labels, cents = zip(*[
             spectral_clustering(

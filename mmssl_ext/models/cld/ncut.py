@@ -91,6 +91,6 @@ def spectral_clustering(feats: torch.Tensor,
     """
     emb = kway_normcuts(feats, num_eigvecs, sigma)
     labels = batch_kmeans(
-        emb, num_clusters, num_iters=num_iters, init='first',
+        emb, num_clusters, num_iters=num_iters,
         strict=False, key='num_groups').labels
     return labels, label_means(feats, labels, num_clusters)

@@ -290,8 +290,6 @@ def batch_kmeans(x: torch.Tensor,
                  k: int,
                  num_iters: int = 5,
                  spherical: bool = False,
-                 init: str = 'first',
-                 seed: int = 0,
                  strict: bool = True,
                  key: str = 'num_clusters') -> KMeansResult:
     """In-batch k-means, batched over an optional leading group dim and
@@ -304,19 +302,17 @@ def batch_kmeans(x: torch.Tensor,
     with the centroids *before* the last update) and the returned centroids
     are the last update, computed from ``x`` **with** its gradient (labels
     carry none). With ``spherical`` the centroids are L2-normalised after
-    every update (zero stays zero).
+    every update (zero stays zero). The initial centroids are the first k
+    rows (CLD).
 
     Args:
         x (Tensor): (B, D) or (G, B, D).
         k (int): clusters per group.
         num_iters (int): rounds, >= 1. Defaults to 5 (CLD).
         spherical (bool): see above.
-        init (str): ``'first'`` (the first k rows, CLD) or ``'random'``
-            (k distinct rows drawn with ``seed``, same for every group).
-        seed (int): seed of ``init='random'``.
-        strict (bool): raise when ``k > B``. With ``strict=False`` and
-            ``init='first'`` the missing centroids start at zero (CLD's
-            ImageNet setting: K=120 for 64 samples per GPU).
+        strict (bool): raise when ``k > B``. With ``strict=False`` the
+            missing centroids start at zero (CLD's ImageNet setting: K=120
+            for 64 samples per GPU).
         key (str): config key named in errors.
 
     Returns:
@@ -335,12 +331,7 @@ def batch_kmeans(x: torch.Tensor,
     xd = x.detach()
     c = xd.new_zeros(g_, k, d)
     m = min(k, b)
-    if init == 'first':
-        c[:, :m] = xd[:, :m]
-    else:
-        gen = torch.Generator().manual_seed(int(seed))
-        rows = torch.randperm(b, generator=gen)[:m].to(x.device)
-        c[:, :m] = xd[:, rows]
+    c[:, :m] = xd[:, :m]
     if spherical:
         c = F.normalize(c, dim=2)
     for it in range(num_iters):
