@@ -59,8 +59,6 @@ def all_gather_cat(t: torch.Tensor) -> torch.Tensor:
     t = t.detach()
     if dist.get_world_size() == 1:
         return t
-    if t.dim() == 0:
-        t = t.view(1)
     sizes = _gather_sizes(t.size(0), t.device)
     return torch.cat(_gather_padded(t, sizes), 0)
 
@@ -183,13 +181,7 @@ def get_sample_idx(data_samples: Sequence,
         raise ValueError(f'no data samples were given: {_IDX_HELP}')
     out = []
     for i, ds in enumerate(data_samples):
-        idx = None
-        if hasattr(ds, 'metainfo') and 'sample_idx' in ds.metainfo:
-            idx = ds.metainfo['sample_idx']
-        elif isinstance(ds, dict) and 'sample_idx' in ds:
-            idx = ds['sample_idx']
-        elif hasattr(ds, 'sample_idx'):
-            idx = ds.sample_idx
+        idx = getattr(ds, 'sample_idx', None)  # a metainfo field
         if idx is None:
             raise ValueError(
                 f'data sample {i} of the batch has no sample_idx: {_IDX_HELP}')

@@ -59,16 +59,13 @@ class DiagnosticsHook(Hook):
         self._labels = None
 
     def before_train(self, runner) -> None:
-        model = get_ori_model(runner.model)
         self._labels = None
-        if not isinstance(model, Diagnosable):
+        if not isinstance(get_ori_model(runner.model), Diagnosable):
             return
-        labels = train_set_labels(runner.train_dataloader.dataset)
-        if labels is None:
+        self._labels = train_set_labels(runner.train_dataloader.dataset)
+        if self._labels is None:
             print_log('DiagnosticsHook: the training set has no integer '
                       'labels; no diagnostics', logger='current')
-            return
-        self._labels = labels
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
