@@ -286,34 +286,24 @@ def kmeans(x: torch.Tensor,
                          max(1, int(chunk_size)))
 
 
-def batch_kmeans(x: torch.Tensor,
-                 k: int,
-                 num_iters: int = 5,
-                 spherical: bool = False,
-                 strict: bool = True,
-                 key: str = 'num_clusters') -> KMeansResult:
+def batch_kmeans(x: torch.Tensor, k: int,
+                 num_iters: int = 5) -> KMeansResult:
     """In-batch k-means, batched over an optional leading group dim and
     differentiable through the returned centroids (CLD's group branch).
 
-    Semantics (CLD's ``KMeans``): ``num_iters`` rounds of (assign by squared
-    Euclidean distance -- or inner product when ``spherical`` -- then
-    centroid = mean of its members); an empty cluster gets a **zero**
-    centroid. The returned labels are those of the last assignment (made
-    with the centroids *before* the last update) and the returned centroids
-    are the last update, computed from ``x`` **with** its gradient (labels
-    carry none). With ``spherical`` the centroids are L2-normalised after
-    every update (zero stays zero). The initial centroids are the first k
-    rows (CLD).
+    Semantics (CLD's ``KMeans``): the initial centroids are the first k rows
+    (zero for the missing ones when ``k > B``: CLD's ImageNet setting, K=120
+    for 64 samples per GPU); then ``num_iters`` rounds of (assign by squared
+    Euclidean distance, then centroid = mean of its members); an empty
+    cluster gets a **zero** centroid. The returned labels are those of the
+    last assignment (made with the centroids *before* the last update) and
+    the returned centroids are the last update, computed from ``x`` **with**
+    its gradient (labels carry none).
 
     Args:
         x (Tensor): (B, D) or (G, B, D).
-        k (int): clusters per group.
+        k (int): clusters per group, >= 1 (may exceed B).
         num_iters (int): rounds, >= 1. Defaults to 5 (CLD).
-        spherical (bool): see above.
-        strict (bool): raise when ``k > B``. With ``strict=False`` the
-            missing centroids start at zero (CLD's ImageNet setting: K=120
-            for 64 samples per GPU).
-        key (str): config key named in errors.
 
     Returns:
         KMeansResult: centroids (k, D) / (G, k, D) and labels (B,) / (G, B).
@@ -322,33 +312,21 @@ def batch_kmeans(x: torch.Tensor,
     if squeeze:
         x = x.unsqueeze(0)
     g_, b, d = x.shape
-    if k < 1 or (strict and k > b):
-        raise ValueError(f'{key}={k} must be in [1, batch size {b}] (pass '
-                         'strict=False to allow zero-initialised extra '
-                         'centroids)')
     if value_checks(x) and not torch.isfinite(x).all():
         raise ValueError('batch_kmeans got non-finite (NaN/Inf) features')
     xd = x.detach()
     c = xd.new_zeros(g_, k, d)
     m = min(k, b)
     c[:, :m] = xd[:, :m]
-    if spherical:
-        c = F.normalize(c, dim=2)
     for it in range(num_iters):
         with torch.no_grad():
-            if spherical:
-                score = torch.bmm(xd, c.transpose(1, 2))
-            else:
-                score = 2 * torch.bmm(xd, c.transpose(1, 2)) - (c * c).sum(
-                    2).unsqueeze(1)
+            score = 2 * torch.bmm(xd, c.transpose(1, 2)) - (c * c).sum(
+                2).unsqueeze(1)
             labels = score.argmax(2)  # (G, B)
-        last = it == num_iters - 1
-        src = x if last else xd
+        src = x if it == num_iters - 1 else xd
         onehot = F.one_hot(labels, k).to(src.dtype)  # (G, B, k)
         counts = onehot.sum(1).clamp(min=1).unsqueeze(2)  # (G, k, 1)
         c = torch.bmm(onehot.transpose(1, 2), src) / counts
-        if spherical:
-            c = F.normalize(c, dim=2)
     if squeeze:
         return KMeansResult(c[0], labels[0])
     return KMeansResult(c, labels)
