@@ -133,9 +133,7 @@ _IDX_HELP = ('each data sample must carry its data set index as the metainfo '
              'derived from mmengine BaseDataset (it fills sample_idx)')
 
 
-def get_gt_labels(data_samples: Sequence,
-                  device: Optional[torch.device] = None
-                  ) -> Optional[torch.Tensor]:
+def get_gt_labels(data_samples: Sequence) -> Optional[torch.Tensor]:
     """Single-label ground truth of a batch as a LongTensor (B,), or None
     when a sample carries none (unlabelled data). For monitoring only."""
     if not data_samples:
@@ -146,11 +144,8 @@ def get_gt_labels(data_samples: Sequence,
         if lab is None or torch.as_tensor(lab).numel() != 1:
             return None
         out.append(torch.as_tensor(lab).view(-1)[:1])
-    # one concatenation on the labels' device (no per-sample read-back);
-    # a host-to-device copy that does not wait for the GPU queue
-    labels = torch.cat(out).long()
-    return labels if device is None else labels.to(device,
-                                                   non_blocking=True)
+    # one concatenation on the labels' device (no per-sample read-back)
+    return torch.cat(out).long()
 
 
 def get_sample_idx(data_samples: Sequence,

@@ -49,13 +49,11 @@ def adjust_hue(img: np.ndarray, hue_factor: float, backend=None):
         h = Image.fromarray(np_h, 'L')
         out = Image.merge('HSV', (h, s, v)).convert('RGB')
         return np.array(out, dtype=img.dtype)[..., ::-1]
-    dtype = img.dtype
     hsv = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL)
-    h, s, v = cv2.split(hsv)
-    h = h.astype(np.uint8)
+    h, s, v = cv2.split(hsv)  # uint8 channels
     h += shift
     return cv2.cvtColor(cv2.merge([h, s, v]),
-                        cv2.COLOR_HSV2BGR_FULL).astype(dtype)
+                        cv2.COLOR_HSV2BGR_FULL).astype(img.dtype)
 
 
 @contextmanager

@@ -15,12 +15,9 @@ from mmssl_ext.registry import HOOKS
 def train_set_labels(dataset) -> Optional[torch.Tensor]:
     """(N,) long ground-truth labels of a training set in ``sample_idx``
     order, or None when it has none (unlabelled images, multi-label)."""
-    getter = getattr(dataset, 'get_gt_labels', None)
-    if getter is None:
-        return None
     try:
-        labels = np.asarray(getter())
-    except (KeyError, TypeError, ValueError):
+        labels = np.asarray(dataset.get_gt_labels())
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None
     if labels.ndim != 1 or labels.dtype == object or len(labels) == 0 or (
             labels < 0).any():

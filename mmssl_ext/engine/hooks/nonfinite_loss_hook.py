@@ -136,10 +136,9 @@ class NonFiniteLossHook(Hook):
         the tensors."""
         if not outputs or not getattr(self, '_after_runtime_info', False):
             return outputs
-        hub = runner.message_hub
         out = {}
         for key, value in outputs.items():
-            buf = hub.log_scalars.get(f'train/{key}')
+            buf = runner.message_hub.log_scalars.get(f'train/{key}')
             if isinstance(value, torch.Tensor) and value.numel() == 1 and \
                     buf is not None and len(buf.data[0]):
                 out[key] = float(buf.current())

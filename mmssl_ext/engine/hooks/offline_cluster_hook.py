@@ -126,14 +126,13 @@ class OfflineClusterHook(Hook):
             raise TypeError('extract_dataloader must be a dataloader config '
                             'dict')
         self.interval = check_interval('interval', interval)
-        clustering = clustering or {}
-        for key in clustering:
+        self.clustering = dict(backend='auto', num_iters=20, pca_dim=-1,
+                               normalize=True, seed=0)
+        for key, value in (clustering or {}).items():
             if key not in _KMEANS_KEYS:
                 raise ValueError(f'clustering.{key} is not a kmeans option; '
                                  f'valid: {_KMEANS_KEYS}')
-        self.clustering = dict(backend='auto', num_iters=20, pca_dim=-1,
-                               normalize=True, seed=0)
-        self.clustering.update(clustering)
+            self.clustering[key] = value
         self.extract_dataloader_cfg = copy.deepcopy(extract_dataloader)
         self.initial = initial
         self.reset_head = reset_head
@@ -176,7 +175,7 @@ class OfflineClusterHook(Hook):
         if dist.get_rank() == 0:
             t0 = time.perf_counter()
             labels = kmeans(feats, memory.num_clusters, seed=seed,
-                            key='num_clusters', **opts).labels.cpu()
+                            **opts).labels.cpu()
             t_kmeans = time.perf_counter() - t0
             print_log(
                 f'k-means: {feats.shape[0]} x {feats.shape[1]} features -> '

@@ -155,7 +155,6 @@ def _split_empty(c, counts):
         half = counts[big] // 2
         counts[e] = half
         counts[big] -= half
-    return c
 
 
 @torch.no_grad()
@@ -179,7 +178,7 @@ def _torch_kmeans(x, k, num_iters, spherical, seed, init_centroids,
         c = torch.where(nonempty.unsqueeze(1),
                         sums / counts.clamp(min=1).unsqueeze(1).to(x.dtype), c)
         if not nonempty.all():
-            c = _split_empty(c, counts)
+            _split_empty(c, counts)
         if spherical:
             c = F.normalize(c, dim=1)
     return KMeansResult(c, _assign(x, c, spherical, chunk_size))

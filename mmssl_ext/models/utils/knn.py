@@ -43,9 +43,8 @@ def import_faiss():
 def faiss_num_gpus() -> int:
     """GPUs faiss can really use: 0 without a GPU faiss build, without
     ``torch.cuda`` devices, or when faiss is missing."""
-    faiss = import_faiss()
-    if faiss is None or not hasattr(faiss, 'get_num_gpus') or \
-            not torch.cuda.is_available():
+    faiss = import_faiss()  # CPU builds have get_num_gpus() == 0 too
+    if faiss is None or not torch.cuda.is_available():
         return 0
     try:
         return int(faiss.get_num_gpus())
@@ -83,8 +82,7 @@ def _torch_topk(query, bank, k, query_chunk, bank_chunk, largest):
         best_v = best_i = None
         for bs in range(0, bank.size(0), bank_chunk):
             sim = q @ bank[bs:bs + bank_chunk].t()
-            kk = min(k, sim.size(1))
-            v, i = sim.topk(kk, dim=1, largest=largest)
+            v, i = sim.topk(min(k, sim.size(1)), dim=1, largest=largest)
             del sim  # one similarity block alive at a time
             i = i + bs
             if best_v is None:
