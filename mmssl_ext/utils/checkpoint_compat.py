@@ -106,8 +106,6 @@ from typing import Union
 import torch
 from mmengine.fileio import LocalBackend
 
-_APPLIED = False
-
 _NUMPY_DTYPE_CLASSES = (
     'BoolDType', 'Int8DType', 'Int16DType', 'Int32DType', 'Int64DType',
     'UInt8DType', 'UInt16DType', 'UInt32DType', 'UInt64DType', 'ByteDType',
@@ -164,13 +162,11 @@ def _checkpoint_globals() -> list:
     except ImportError:  # numpy < 2
         from numpy.core import multiarray
     allowed += [multiarray._reconstruct, multiarray.scalar]
-    # Concrete dtype classes (numpy >= 1.25) appear in pickled arrays/scalars.
+    # Concrete dtype classes (numpy >= 1.25; no np.dtypes before) appear in
+    # pickled arrays/scalars.
     dtypes = getattr(np, 'dtypes', None)
-    if dtypes is not None:
-        for name in _NUMPY_DTYPE_CLASSES:
-            if hasattr(dtypes, name):
-                allowed.append(getattr(dtypes, name))
-    return allowed
+    return allowed + [getattr(dtypes, name) for name in _NUMPY_DTYPE_CLASSES
+                      if hasattr(dtypes, name)]
 
 
 def _fsync_dir(path: str) -> None:
@@ -247,28 +243,22 @@ class AtomicLocalBackend(LocalBackend):
         atomic_write_bytes(obj.encode(encoding), filepath)
 
 
-def _is_unsafe_type_error(err: BaseException) -> bool:
-    text = str(err)
-    # torch words it 'Unsupported global: GLOBAL x.y' for an unknown type and
-    # 'unsupported GLOBAL x.y whose module x is blocked' for os, posix ...
-    return ('unsupported global' in text.lower()
-            or 'add_safe_globals' in text)
-
-
 def _describe_failure(filename: str, err: BaseException) -> str:
     text = str(err).strip()
-    # torch's weights-only errors put the actual cause after this marker
-    if 'WeightsUnpickler error:' in text:
-        text = text.split('WeightsUnpickler error:', 1)[1]
-        text = text.split('Check the documentation', 1)[0]
-    first = ' '.join(text.split())[:200]
-    if _is_unsafe_type_error(err):
+    # torch words it 'Unsupported global: GLOBAL x.y' for an unknown type and
+    # 'unsupported GLOBAL x.y whose module x is blocked' for os, posix ...
+    if 'unsupported global' in text.lower() or 'add_safe_globals' in text:
         return (f'Cannot load checkpoint "{filename}" with torch.load('
                 'weights_only=True): it holds a type that is not allow-listed '
                 '(mmssl_ext allow-lists the types mmengine checkpoints hold, '
                 'see mmssl_ext/utils/checkpoint_compat.py). Only if you trust '
                 'the file, allow the type named below with torch.serialization'
                 f'.add_safe_globals([...]).\n{err}')
+    # torch's weights-only errors put the actual cause after this marker
+    if 'WeightsUnpickler error:' in text:
+        text = text.split('WeightsUnpickler error:', 1)[1]
+        text = text.split('Check the documentation', 1)[0]
+    first = ' '.join(text.split())[:200]
     size = osp.getsize(filename)
     if size == 0:
         why = 'the file is empty (0 bytes)'
@@ -314,22 +304,19 @@ ATOMIC_BACKEND = 'atomic_local'
 
 
 def allow_mmengine_checkpoints() -> None:
-    """What ``import mmssl_ext`` adds (idempotent, replaces nothing):
+    """What ``import mmssl_ext`` adds (idempotent: the allow-list is a set,
+    the backend is registered with ``force=True``; replaces nothing):
 
     1. allow-list the globals of mmengine checkpoints for ``weights_only``
        (a no-op on PyTorch versions without ``add_safe_globals``);
     2. register :class:`AtomicLocalBackend` as the file backend
        ``'atomic_local'``, selected by ``backend_args``.
     """
-    global _APPLIED
-    if _APPLIED:
-        return
     add = getattr(torch.serialization, 'add_safe_globals', None)
     if add is not None:
         add(_checkpoint_globals())
     from mmengine.fileio import register_backend
     register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
-    _APPLIED = True
 
 
 @contextmanager
@@ -343,15 +330,13 @@ def checked_checkpoint_loading():
     """
     from mmengine.runner import CheckpointLoader
 
-    # mmengine keeps the loaders in this class dict and offers no getter
-    previous = CheckpointLoader._schemes.get('')
+    # mmengine keeps the loaders in this class dict and offers no getter;
+    # its own local loader is always registered under ''
+    previous = CheckpointLoader._schemes['']
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local_checked, force=True)
     try:
         yield
     finally:
-        if previous is None:
-            CheckpointLoader._schemes.pop('', None)
-        else:
-            CheckpointLoader.register_scheme(
-                prefixes='', loader=previous, force=True)
+        CheckpointLoader.register_scheme(
+            prefixes='', loader=previous, force=True)

@@ -83,8 +83,7 @@ class CLDGroupHead(BaseModule):
       assignment by squared Euclidean distance, empty groups with a **zero**
       centroid, centroids not normalised and not detached (the gradient
       flows through them into the features); labels from the last
-      assignment. This is :func:`mmssl_ext.models.utils.kmeans.batch_kmeans`
-      with ``init='first'``, ``strict=False``.
+      assignment. This is :func:`mmssl_ext.models.utils.kmeans.batch_kmeans`.
     * ``'ncut'``: K-way normalized cuts (:func:`spectral_clustering`):
       k-means on the first ``num_eigvecs`` generalized eigenvectors of the
       batch's |cosine| affinity graph, centroids = means of the group
@@ -183,9 +182,8 @@ class CLDGroupHead(BaseModule):
         """
         self._check_batch(feats.size(-2))
         if self.grouping == 'kmeans':
-            res = batch_kmeans(
-                feats, self.num_groups, num_iters=self.num_iters,
-                init='first', strict=False, key='num_groups')
+            res = batch_kmeans(feats, self.num_groups,
+                               num_iters=self.num_iters)
             return res.labels, res.centroids
         labels, cents = zip(*[
             spectral_clustering(

@@ -90,7 +90,5 @@ def spectral_clustering(feats: torch.Tensor,
         tuple: ``(labels (N,) long, centroids (K, D))``.
     """
     emb = kway_normcuts(feats, num_eigvecs, sigma)
-    labels = batch_kmeans(
-        emb, num_clusters, num_iters=num_iters, init='first',
-        strict=False, key='num_groups').labels
+    labels = batch_kmeans(emb, num_clusters, num_iters=num_iters).labels
     return labels, label_means(feats, labels, num_clusters)

@@ -76,15 +76,12 @@ class FeatureMemory(BaseMemory):
         self.feat_dim = int(feat_dim)
         self.momentum = float(momentum)
         self.init, self.seed = init, int(seed)
-        shape = (self.length, self.feat_dim)
+        shape, g = (self.length, self.feat_dim), seeded_generator(self.seed)
         if init == 'random':
-            bank = F.normalize(
-                torch.randn(shape, generator=seeded_generator(self.seed)),
-                dim=1)
+            bank = F.normalize(torch.randn(shape, generator=g), dim=1)
         elif init == 'uniform':
             a = 1. / math.sqrt(self.feat_dim / 3.)
-            bank = torch.rand(
-                shape, generator=seeded_generator(self.seed)) * 2 * a - a
+            bank = torch.rand(shape, generator=g) * 2 * a - a
         else:
             bank = torch.zeros(shape)
         self.register_buffer('bank', bank)

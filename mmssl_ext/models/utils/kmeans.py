@@ -155,7 +155,6 @@ def _split_empty(c, counts):
         half = counts[big] // 2
         counts[e] = half
         counts[big] -= half
-    return c
 
 
 @torch.no_grad()
@@ -179,7 +178,7 @@ def _torch_kmeans(x, k, num_iters, spherical, seed, init_centroids,
         c = torch.where(nonempty.unsqueeze(1),
                         sums / counts.clamp(min=1).unsqueeze(1).to(x.dtype), c)
         if not nonempty.all():
-            c = _split_empty(c, counts)
+            _split_empty(c, counts)
         if spherical:
             c = F.normalize(c, dim=1)
     return KMeansResult(c, _assign(x, c, spherical, chunk_size))
@@ -286,38 +285,24 @@ def kmeans(x: torch.Tensor,
                          max(1, int(chunk_size)))
 
 
-def batch_kmeans(x: torch.Tensor,
-                 k: int,
-                 num_iters: int = 5,
-                 spherical: bool = False,
-                 init: str = 'first',
-                 seed: int = 0,
-                 strict: bool = True,
-                 key: str = 'num_clusters') -> KMeansResult:
+def batch_kmeans(x: torch.Tensor, k: int,
+                 num_iters: int = 5) -> KMeansResult:
     """In-batch k-means, batched over an optional leading group dim and
     differentiable through the returned centroids (CLD's group branch).
 
-    Semantics (CLD's ``KMeans``): ``num_iters`` rounds of (assign by squared
-    Euclidean distance -- or inner product when ``spherical`` -- then
-    centroid = mean of its members); an empty cluster gets a **zero**
-    centroid. The returned labels are those of the last assignment (made
-    with the centroids *before* the last update) and the returned centroids
-    are the last update, computed from ``x`` **with** its gradient (labels
-    carry none). With ``spherical`` the centroids are L2-normalised after
-    every update (zero stays zero).
+    Semantics (CLD's ``KMeans``): the initial centroids are the first k rows
+    (zero for the missing ones when ``k > B``: CLD's ImageNet setting, K=120
+    for 64 samples per GPU); then ``num_iters`` rounds of (assign by squared
+    Euclidean distance, then centroid = mean of its members); an empty
+    cluster gets a **zero** centroid. The returned labels are those of the
+    last assignment (made with the centroids *before* the last update) and
+    the returned centroids are the last update, computed from ``x`` **with**
+    its gradient (labels carry none).
 
     Args:
         x (Tensor): (B, D) or (G, B, D).
-        k (int): clusters per group.
+        k (int): clusters per group, >= 1 (may exceed B).
         num_iters (int): rounds, >= 1. Defaults to 5 (CLD).
-        spherical (bool): see above.
-        init (str): ``'first'`` (the first k rows, CLD) or ``'random'``
-            (k distinct rows drawn with ``seed``, same for every group).
-        seed (int): seed of ``init='random'``.
-        strict (bool): raise when ``k > B``. With ``strict=False`` and
-            ``init='first'`` the missing centroids start at zero (CLD's
-            ImageNet setting: K=120 for 64 samples per GPU).
-        key (str): config key named in errors.
 
     Returns:
         KMeansResult: centroids (k, D) / (G, k, D) and labels (B,) / (G, B).
@@ -326,38 +311,21 @@ def batch_kmeans(x: torch.Tensor,
     if squeeze:
         x = x.unsqueeze(0)
     g_, b, d = x.shape
-    if k < 1 or (strict and k > b):
-        raise ValueError(f'{key}={k} must be in [1, batch size {b}] (pass '
-                         'strict=False to allow zero-initialised extra '
-                         'centroids)')
     if value_checks(x) and not torch.isfinite(x).all():
         raise ValueError('batch_kmeans got non-finite (NaN/Inf) features')
     xd = x.detach()
     c = xd.new_zeros(g_, k, d)
     m = min(k, b)
-    if init == 'first':
-        c[:, :m] = xd[:, :m]
-    else:
-        gen = torch.Generator().manual_seed(int(seed))
-        rows = torch.randperm(b, generator=gen)[:m].to(x.device)
-        c[:, :m] = xd[:, rows]
-    if spherical:
-        c = F.normalize(c, dim=2)
+    c[:, :m] = xd[:, :m]
     for it in range(num_iters):
         with torch.no_grad():
-            if spherical:
-                score = torch.bmm(xd, c.transpose(1, 2))
-            else:
-                score = 2 * torch.bmm(xd, c.transpose(1, 2)) - (c * c).sum(
-                    2).unsqueeze(1)
+            score = 2 * torch.bmm(xd, c.transpose(1, 2)) - (c * c).sum(
+                2).unsqueeze(1)
             labels = score.argmax(2)  # (G, B)
-        last = it == num_iters - 1
-        src = x if last else xd
+        src = x if it == num_iters - 1 else xd
         onehot = F.one_hot(labels, k).to(src.dtype)  # (G, B, k)
         counts = onehot.sum(1).clamp(min=1).unsqueeze(2)  # (G, k, 1)
         c = torch.bmm(onehot.transpose(1, 2), src) / counts
-        if spherical:
-            c = F.normalize(c, dim=2)
     if squeeze:
         return KMeansResult(c[0], labels[0])
     return KMeansResult(c, labels)

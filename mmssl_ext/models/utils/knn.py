@@ -43,9 +43,8 @@ def import_faiss():
 def faiss_num_gpus() -> int:
     """GPUs faiss can really use: 0 without a GPU faiss build, without
     ``torch.cuda`` devices, or when faiss is missing."""
-    faiss = import_faiss()
-    if faiss is None or not hasattr(faiss, 'get_num_gpus') or \
-            not torch.cuda.is_available():
+    faiss = import_faiss()  # CPU builds have get_num_gpus() == 0 too
+    if faiss is None or not torch.cuda.is_available():
         return 0
     try:
         return int(faiss.get_num_gpus())
@@ -83,18 +82,16 @@ def _torch_topk(query, bank, k, query_chunk, bank_chunk, largest):
         best_v = best_i = None
         for bs in range(0, bank.size(0), bank_chunk):
             sim = q @ bank[bs:bs + bank_chunk].t()
-            kk = min(k, sim.size(1))
-            v, i = sim.topk(kk, dim=1, largest=largest)
+            v, i = sim.topk(min(k, sim.size(1)), dim=1, largest=largest)
             del sim  # one similarity block alive at a time
             i = i + bs
             if best_v is None:
                 best_v, best_i = v, i
             else:
-                cat_v = torch.cat([best_v, v], 1)
-                cat_i = torch.cat([best_i, i], 1)
-                kk = min(k, cat_v.size(1))
-                best_v, sel = cat_v.topk(kk, dim=1, largest=largest)
-                best_i = cat_i.gather(1, sel)
+                # the first chunk already gave k columns (k <= bank_chunk)
+                best_v, sel = torch.cat([best_v, v], 1).topk(
+                    k, dim=1, largest=largest)
+                best_i = torch.cat([best_i, i], 1).gather(1, sel)
         out_v[qs:qs + query_chunk] = best_v
         out_i[qs:qs + query_chunk] = best_i
     return out_v, out_i
@@ -129,8 +126,7 @@ def knn_search(query: torch.Tensor,
                query_chunk: int = 1024,
                bank_chunk: int = 65536,
                largest: bool = True,
-               backend: str = 'auto',
-               normalize: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+               backend: str = 'auto') -> Tuple[torch.Tensor, torch.Tensor]:
     """Top-k inner-product neighbours of every query row in ``bank``.
 
     Args:
@@ -143,7 +139,6 @@ def knn_search(query: torch.Tensor,
         backend (str): ``'auto'`` (faiss when installed, ``largest`` and
             ``k <= FAISS_MAX_K``, for CPU tensors or CUDA tensors with a GPU
             faiss), ``'torch'`` or ``'faiss'``.
-        normalize (bool): L2-normalise both sides first (cosine similarity).
 
     Returns:
         tuple(Tensor, Tensor): (Q, k) similarities sorted in descending order
@@ -156,9 +151,6 @@ def knn_search(query: torch.Tensor,
         raise ValueError('query_chunk and bank_chunk must be >= 1, got '
                          f'{query_chunk} and {bank_chunk}')
     _check(query, bank, k)
-    if normalize:
-        query = torch.nn.functional.normalize(query, dim=1)
-        bank = torch.nn.functional.normalize(bank, dim=1)
     use_faiss = backend == 'faiss' or (
         backend == 'auto' and largest and k <= FAISS_MAX_K
         and import_faiss() is not None
