@@ -14,8 +14,8 @@ This package's frameworks (:class:`~mmssl_ext.models.algorithms.RingMoCo`,
 (``model.step(inputs, data_samples)``; their ``loss()`` is the step and its
 commit). MMPretrain's ``MoCo``, ``SimCLR``, ``BYOL`` and ``SimSiam`` return
 the loss only, so the adapters below -- the one place that reads their
-internals (``_create_buffer``, ``_dequeue_and_enqueue``, ``encoder_k``,
-``target_net``, ``queue``) -- re-express each ``loss()`` from its parts,
+internals (``_dequeue_and_enqueue``, ``encoder_k``, ``target_net``,
+``queue``) -- re-express each ``loss()`` from its parts,
 operation for operation. MoCo's step, :func:`moco_step`, is one for
 MMPretrain's ``MoCo`` (its adapter passes the queue and its enqueue) and
 RingMoCo (its ring buffer). ``tests/test_models/test_algorithms/
