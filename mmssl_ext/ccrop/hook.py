@@ -187,9 +187,8 @@ class ContrastiveCropHook(Hook):
         self.warmup_epochs = warmup_epochs
         self.interval = interval
         self.threshold = float(threshold)
-        self.pipeline_cfg = list(pipeline) if pipeline is not None else [
-            dict(type='PackInputs')
-        ]
+        self.pipeline_cfg = (list(pipeline) if pipeline is not None else
+                             [dict(type='PackInputs')])
         self.encoder = encoder
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -285,10 +284,10 @@ class ContrastiveCropHook(Hook):
                 "(train_cfg type 'EpochBasedTrainLoop')")
         box_ds = self._box_dataset(runner)
         if self._pending_state is not None:
-            self._load_state(box_ds, self._pending_state, runner)
+            self._load_state(box_ds, self._pending_state)
             self._pending_state = None
 
-    def _load_state(self, box_ds, state, runner) -> None:
+    def _load_state(self, box_ds, state) -> None:
         # the memory contract: one row per sample, a mismatch raises
         box_ds.store.check_length(
             len(state['boxes']), key="the checkpoint's ContrastiveCrop "

@@ -64,10 +64,9 @@ class ClusterSampler(DefaultSampler):
                 size = members.numel()
                 if size == 0:
                     continue
-                if size <= per:
-                    pick = torch.randint(0, size, (per, ), generator=g)
-                else:
-                    pick = torch.randperm(size, generator=g)[:per]
+                pick = (torch.randint(0, size, (per, ), generator=g)
+                        if size <= per else
+                        torch.randperm(size, generator=g)[:per])
                 chunks.append(members[pick])
             idx = torch.cat(chunks)
             return idx[torch.randperm(idx.numel(), generator=g)][:n]

@@ -16,7 +16,7 @@ Config::
     train_cfg = dict(by_epoch=True, max_epochs=..., val_interval=10)
 """
 import time
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, Optional, Union
 
 import numpy as np
 import torch
@@ -81,11 +81,10 @@ class KNNValLoop(ValLoop):
         if sigma <= 0:
             raise ValueError(f'val_cfg.sigma must be > 0, got {sigma}')
         if isinstance(bank_dataloader, dict):
-            diff_rank_seed = runner._randomness_cfg.get(
-                'diff_rank_seed', False)
             bank_dataloader = runner.build_dataloader(
                 bank_dataloader, seed=runner.seed,
-                diff_rank_seed=diff_rank_seed)
+                diff_rank_seed=runner._randomness_cfg.get(
+                    'diff_rank_seed', False))
         self.bank_dataloader = bank_dataloader
         self.k, self.sigma, self.feature = k, sigma, feature
         self.chunk_size, self.num_classes = chunk_size, num_classes
@@ -130,12 +129,10 @@ class KNNValLoop(ValLoop):
         order = torch.arange(total) % n
         for start in range(0, total // world, 256):
             ids = order[rank::world][start:start + 256]
-            samples: List[DataSample] = []
-            for i in ids.tolist():
-                s = DataSample().set_gt_label(int(labels[i]))
-                s.set_pred_score(scores[i])
-                samples.append(s)
-            self.evaluator.process(samples, None)
+            self.evaluator.process([
+                DataSample().set_gt_label(int(labels[i])).set_pred_score(
+                    scores[i]) for i in ids.tolist()
+            ], None)
         return self.evaluator.evaluate(n)
 
     def run(self) -> dict:

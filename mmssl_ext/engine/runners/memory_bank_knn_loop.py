@@ -59,12 +59,11 @@ class MemoryBankKNNValLoop(KNNValLoop):
 
     def bank_labels(self) -> torch.Tensor:
         if self._bank_labels is None:
-            if self.label_dataset is not None:
-                ds = self.label_dataset
-                if isinstance(ds, dict):
-                    ds = DATASETS.build(ds)
-            else:
+            ds = self.label_dataset
+            if ds is None:
                 ds = self.runner.train_dataloader.dataset
+            elif isinstance(ds, dict):
+                ds = DATASETS.build(ds)
             self._bank_labels = _labels_of(ds)
         return self._bank_labels
 

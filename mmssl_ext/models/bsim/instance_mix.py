@@ -220,9 +220,7 @@ class InstanceMixer:
             partner = x.flip(0)  # no gather index needed
         else:
             partner = x.index_select(0, params.perm.to(x.device))
-        base = x
-        if mirror:
-            base, partner = partner, base
+        base, partner = (partner, x) if mirror else (x, partner)
         if params.mode == 'mixup':
             return mixup(base, partner, params.lam)
         return cutmix(base, partner, params.box)

@@ -149,7 +149,6 @@ class MixtureBranch(BaseBranch):
         symmetric_mix (bool): add the reversed-order mixture term. Defaults
             to False.
         key_prefix (str): prefix of the config keys in error messages.
-        weight_key (str): the name of ``loss_weight`` in error messages.
     """
     loss_keys = ('loss_bsim', 'bsim_lambda', 'bsim_mixup')
 
@@ -162,16 +161,11 @@ class MixtureBranch(BaseBranch):
                  mixed_view: str = 'a',
                  symmetric_mix: bool = False,
                  key_prefix: str = 'MixtureBranch: ',
-                 weight_key: str = 'loss_weight',
                  init_cfg=None) -> None:
-        super().__init__(loss_weight, key=key_prefix + weight_key,
+        super().__init__(loss_weight, key=f'{key_prefix}loss_weight',
                          init_cfg=init_cfg)
-        self.mixer = InstanceMixer(
-            mix_mode=mix_mode,
-            alpha=alpha,
-            p_mixup=p_mixup,
-            pairing=pairing,
-            key_prefix=key_prefix)
+        self.mixer = InstanceMixer(mix_mode, alpha, p_mixup, pairing,
+                                   key_prefix=key_prefix)
         if mixed_view not in MIXED_VIEWS:
             raise ValueError(f'{key_prefix}mixed_view must be one of '
                              f'{MIXED_VIEWS}, got {mixed_view!r}')

@@ -31,7 +31,7 @@ from mmengine import dist
 from mmengine.model import BaseModule
 
 from mmssl_ext.registry import MODELS
-from mmssl_ext.utils.dist import all_gather_with_grad
+from mmssl_ext.utils.dist import _gather_sizes, all_gather_with_grad
 from ..utils.kmeans import batch_kmeans
 from .ncut import spectral_clustering
 
@@ -159,7 +159,16 @@ class CLDGroupHead(BaseModule):
                 f'grouping={self.grouping!r}, num_iters={self.num_iters}, '
                 f'gather={self.gather}')
 
-    def _check_batch(self, n: int) -> None:
+    def group(self, feats: torch.Tensor
+              ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Group the rows of ``feats`` ((V, B, D) or (B, D)).
+
+        Returns:
+            tuple: ``(labels, centroids)``: (V, B) / (B,) long and
+            (V, K, D) / (K, D), the centroids differentiable w.r.t.
+            ``feats``.
+        """
+        n = feats.size(-2)
         if self.num_groups > n and not self._warned_k:
             self._warned_k = True
             where = 'global' if self.gather else 'per-GPU'
@@ -170,17 +179,6 @@ class CLDGroupHead(BaseModule):
                 'cross-view instance discrimination on the group head (the '
                 "authors' ImageNet setting, their issues #4/#11). Lower "
                 'num_groups or raise the batch size to get real groups.')
-
-    def group(self, feats: torch.Tensor
-              ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Group the rows of ``feats`` ((V, B, D) or (B, D)).
-
-        Returns:
-            tuple: ``(labels, centroids)``: (V, B) / (B,) long and
-            (V, K, D) / (K, D), the centroids differentiable w.r.t.
-            ``feats``.
-        """
-        self._check_batch(feats.size(-2))
         if self.grouping == 'kmeans':
             res = batch_kmeans(feats, self.num_groups,
                                num_iters=self.num_iters)
@@ -223,9 +221,7 @@ class CLDGroupHead(BaseModule):
             g = F.normalize(g, dim=2)
             if self.gather and dist.get_world_size() > 1:
                 n = g.size(1)
-                sizes = [int(s) for s in dist.all_gather(
-                    torch.tensor([n], device=g.device))]
-                start = sum(sizes[:dist.get_rank()])
+                start = sum(_gather_sizes(n, g.device)[:dist.get_rank()])
                 g_all = all_gather_with_grad(
                     g.transpose(0, 1).contiguous()).transpose(0, 1)
                 labels, cents = self.group(g_all)

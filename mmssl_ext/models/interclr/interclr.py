@@ -123,8 +123,7 @@ class InterCLRMoCo(Composition, RingMoCo):
         check_weight(intra_loss_weight, 'intra_loss_weight')
         check_weight(inter_loss_weight, 'inter_loss_weight')
         if isinstance(memory, dict):
-            memory = dict(memory)
-            memory.setdefault('feat_dim', feat_dim)
+            memory = {'feat_dim': feat_dim, **memory}
             if memory['feat_dim'] != feat_dim:
                 raise ValueError(f"memory.feat_dim={memory['feat_dim']} != "
                                  f'feat_dim={feat_dim}')

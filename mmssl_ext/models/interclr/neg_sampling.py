@@ -216,9 +216,8 @@ class SemiHardNegativeSampler(BaseNegativeSampler):
         labels = labels.to(dev)
         b, p = query.size(0), self.pool_size
         pool = self._nearest(query, bank, p, self.largest)
-        weights = torch.ones(b, p, device=dev)
-        pick = torch.multinomial(
-            weights, self.num_neg, replacement=False, generator=generator)
+        pick = torch.multinomial(torch.ones(b, p, device=dev), self.num_neg,
+                                 replacement=False, generator=generator)
         neg = pool.gather(1, pick)
         # rows whose pool holds fewer different-label entries than negatives
         # (their cluster fills the pool) are widened instead of redrawn

@@ -103,11 +103,7 @@ class InvP(SelfSupervisor):
                              f'{ramp_up!r}')
         if lambda_inv < 0:
             raise ValueError(f'lambda_inv must be >= 0, got {lambda_inv}')
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=None,
-            **kwargs)
+        super().__init__(backbone=backbone, neck=neck, head=None, **kwargs)
         self.memory = build_memory(memory, NeighbourMemory)
         self.loss_module = MODELS.build(
             dict(type='InvPLoss') if loss is None else dict(loss))

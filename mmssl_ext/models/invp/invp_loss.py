@@ -440,18 +440,16 @@ class InvPLoss(nn.Module):
         self_logits = (self_val / t).requires_grad_(need_grad)
         bg_logits = (bg_val / t).requires_grad_(need_grad)
         with torch.set_grad_enabled(need_grad):
-            add_self = None
-            if self.instance_denominator == 'paper':
-                add_self = ~(bg_idx == idx.view(-1, 1)).any(1)
+            add_self = (~(bg_idx == idx.view(-1, 1)).any(1)
+                        if self.instance_denominator == 'paper' else None)
             loss_ins = invp_instance_loss(self_logits, bg_logits, self.eps,
                                           add_self).mean()
             if with_invariance:
                 cand_logits = (cand_val / t).requires_grad_(need_grad)
                 pos_logits, pos_mask, _ = select_positives(
                     cand_logits, self.n_pos, self.hard_positive, valid)
-                bg_keep = None
-                if self.denominator == 'paper':
-                    bg_keep = background_outside(bg_idx, cand, idx)
+                bg_keep = (background_outside(bg_idx, cand, idx)
+                           if self.denominator == 'paper' else None)
                 loss_inv = invp_invariance_loss(
                     pos_logits, bg_logits, self_logits, self.denominator,
                     None if valid is None else pos_mask, bg_keep,

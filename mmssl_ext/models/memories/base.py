@@ -123,12 +123,10 @@ class BaseMemory(nn.Module):
         of its writes are then the same); the global batch keeps its length
         (static shapes, no host synchronisation)."""
         device = rows[0].device if rows else idx.device
-        idx = all_gather_cat(idx.long().to(device))
-        rows = [all_gather_cat(r) for r in rows]
-        dev = self.device
-        idx = idx.to(dev)
+        idx = all_gather_cat(idx.long().to(device)).to(self.device)
         last = last_occurrence(idx)
-        return (idx, ) + tuple(r.to(dev)[last] for r in rows)
+        return (idx, ) + tuple(
+            all_gather_cat(r).to(idx.device)[last] for r in rows)
 
 
 class ClusterState:

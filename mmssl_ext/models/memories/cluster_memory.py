@@ -192,11 +192,10 @@ class ClusterMemory(FeatureMemory, ClusterState):
         if not self.online_labels:
             return {}
         new_labels = self.assign(new)
-        old = self.label_bank[gidx]
-        changed = (new_labels != old).sum().float()
+        changed = (new_labels != self.label_bank[gidx]).sum().float()
         self.label_bank[gidx] = new_labels
-        ratio = (changed / max(gidx.numel(), 1)).to(feats.device)
-        return dict(change_ratio=ratio)
+        return dict(
+            change_ratio=(changed / max(gidx.numel(), 1)).to(feats.device))
 
     def _centroid_rows(self, cinds: torch.Tensor) -> torch.Tensor:
         """Means of clusters ``cinds`` (previous value if empty)."""
@@ -264,9 +263,8 @@ class ClusterMemory(FeatureMemory, ClusterState):
         labels = self.label_bank.clone()
         k = self.num_clusters
         hist = torch.bincount(labels, minlength=k)
-        small = torch.nonzero(hist < self.min_cluster).flatten()
-        is_small = torch.zeros(k, dtype=torch.bool, device=labels.device)
-        is_small[small] = True
+        is_small = hist < self.min_cluster
+        small = torch.nonzero(is_small).flatten()
         keep = torch.nonzero(~is_small).flatten()
         # 1) dissolve: members of small clusters -> nearest kept centroid
         moved = torch.nonzero(is_small[labels]).flatten()
@@ -322,10 +320,8 @@ class ClusterMemory(FeatureMemory, ClusterState):
         packed = broadcast_from_rank0(packed)
         n = int(packed[0])
         set_host_scalar(self, 'num_splits', int(packed[1]))
-        dev = self.label_bank.device
-        changed = packed[2:2 + n].to(dev)
-        new_labels = packed[2 + n:2 + 2 * n].to(dev)
-        touched = packed[2 + 2 * n:].to(dev)
+        changed, new_labels, touched = packed[2:].to(
+            self.label_bank.device).split([n, n, packed.numel() - 2 - 2 * n])
         self.label_bank[changed] = new_labels
         self.update_centroids(touched)
         return num_small
