@@ -14,14 +14,11 @@ back to MMEngine's root registry and miss MMPretrain's types.
 from mmengine.registry import Registry
 from mmpretrain import registry as _mmpt
 
-_SCOPE = 'mmssl_ext'
-
-
 def _child(parent: Registry, location: str) -> Registry:
     return Registry(
         parent.name,
         parent=parent,
-        scope=_SCOPE,
+        scope='mmssl_ext',
         locations=[f'mmssl_ext.{location}'])
 
 

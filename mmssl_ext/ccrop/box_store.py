@@ -91,8 +91,7 @@ class SharedBoxStore:
             raise ValueError(
                 f'{key} has {n} rows but the training data set has '
                 f'{len(self)} samples (one box per sample, in data-set '
-                'order): resume with the training set the checkpoint was '
-                'written with')
+                'order): use the training set the boxes were written for')
 
     @property
     def active(self) -> bool:
@@ -193,12 +192,8 @@ class ContrastiveCropDataset:
         self.store = SharedBoxStore(len(dataset), init_box, active)
         if boxes_file is not None:
             boxes = load_box_file(boxes_file)['boxes']
-            if boxes.dim() != 2 or boxes.shape[0] != len(dataset):
-                raise ValueError(
-                    f'ContrastiveCropDataset: boxes_file {boxes_file} holds '
-                    f'boxes of shape {tuple(boxes.shape)} but the data set '
-                    f'has {len(dataset)} samples (one box per sample, in '
-                    'data-set order)')
+            self.store.check_length(
+                len(boxes), f'ContrastiveCropDataset: boxes_file {boxes_file}')
             self.store.update(boxes)
         self._metainfo = copy.deepcopy(getattr(dataset, 'metainfo', {}))
 
@@ -244,11 +239,11 @@ class ContrastiveCropDataset:
 def find_box_dataset(dataset) -> ContrastiveCropDataset:
     """Return the :class:`ContrastiveCropDataset` in ``dataset`` or in its
     chain of ``.dataset`` wrappers; raise a clear error if there is none."""
-    seen, d = 0, dataset
-    while d is not None and seen < 16:
+    d = dataset
+    for _ in range(16):  # a bounded walk down the wrappers
         if isinstance(d, ContrastiveCropDataset):
             return d
-        d, seen = getattr(d, 'dataset', None), seen + 1
+        d = getattr(d, 'dataset', None)
     raise TypeError(
         'ContrastiveCrop needs train_dataloader.dataset to be wrapped in '
         "dict(type='ContrastiveCropDataset', dataset=...), got "

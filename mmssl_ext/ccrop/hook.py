@@ -32,33 +32,32 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from torch.utils.data import DataLoader, Dataset
 
+from .box_store import BOX_STATE_KEY as CKPT_KEY
 from .box_store import find_box_dataset
 from mmssl_ext.registry import HOOKS
 from mmssl_ext.utils.extract import extract_features
 
-CKPT_KEY = 'contrastive_crop'
+
+def box_area(x: torch.Tensor) -> torch.Tensor:
+    """Row-wise area of (N, 4) ``(y0, x0, y1, x1)`` boxes."""
+    return (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
+
+
+def _intersection(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    h = torch.minimum(a[:, 2], b[:, 2]) - torch.maximum(a[:, 0], b[:, 0])
+    w = torch.minimum(a[:, 3], b[:, 3]) - torch.maximum(a[:, 1], b[:, 1])
+    return h.clamp(min=0) * w.clamp(min=0)
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise IoU of two (N, 4) ``(y0, x0, y1, x1)`` box tensors."""
-    h = (torch.minimum(a[:, 2], b[:, 2]) - torch.maximum(a[:, 0], b[:, 0]))
-    w = (torch.minimum(a[:, 3], b[:, 3]) - torch.maximum(a[:, 1], b[:, 1]))
-    inter = h.clamp(min=0) * w.clamp(min=0)
-
-    def area(x):
-        return (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
-
-    return inter / (area(a) + area(b) - inter).clamp(min=1e-12)
+    inter = _intersection(a, b)
+    return inter / (box_area(a) + box_area(b) - inter).clamp(min=1e-12)
 
 
 def box_cover(obj: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
     """Row-wise fraction of the area of ``obj`` inside ``box``."""
-    h = (torch.minimum(obj[:, 2], box[:, 2]) -
-         torch.maximum(obj[:, 0], box[:, 0])).clamp(min=0)
-    w = (torch.minimum(obj[:, 3], box[:, 3]) -
-         torch.maximum(obj[:, 1], box[:, 1])).clamp(min=0)
-    area = (obj[:, 2] - obj[:, 0]) * (obj[:, 3] - obj[:, 1])
-    return h * w / area.clamp(min=1e-12)
+    return _intersection(obj, box) / box_area(obj).clamp(min=1e-12)
 
 
 def object_boxes(dataset) -> Optional[torch.Tensor]:
@@ -85,9 +84,6 @@ def heatmap_boxes(feat: torch.Tensor, img_size: Tuple[int, int],
         heatmap (min-max undefined; the authors' code would divide by zero)
         gives the full image ``(0, 0, 1, 1)``.
     """
-    if feat.dim() != 4:
-        raise ValueError(f'heatmap_boxes expects (N, C, h, w) feature maps, '
-                         f'got shape {tuple(feat.shape)}')
     n, _, h, w = feat.shape
     H, W = int(img_size[0]), int(img_size[1])
     a = feat.float().sum(1).reshape(n, -1)
@@ -166,8 +162,6 @@ class ContrastiveCropHook(Hook):
         progress (bool): show a progress bar on rank 0. Defaults to True.
     """
 
-    priority = 'NORMAL'
-
     def __init__(self,
                  warmup_epochs: int = 100,
                  interval: Optional[int] = 100,
@@ -193,9 +187,8 @@ class ContrastiveCropHook(Hook):
         self.warmup_epochs = warmup_epochs
         self.interval = interval
         self.threshold = float(threshold)
-        self.pipeline_cfg = list(pipeline) if pipeline is not None else [
-            dict(type='PackInputs')
-        ]
+        self.pipeline_cfg = (list(pipeline) if pipeline is not None else
+                             [dict(type='PackInputs')])
         self.encoder = encoder
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -258,34 +251,29 @@ class ContrastiveCropHook(Hook):
         bs = self.batch_size or runner.train_dataloader.batch_size or 64
         t0 = time.perf_counter()
         boxes = self.compute_boxes(runner.model, box_ds, bs)
-        prev = box_ds.store.boxes.detach().float().cpu().clone()
+        prev = box_ds.store.boxes.clone()
         box_ds.store.update(boxes)
         self.last_refresh_time = time.perf_counter() - t0
         self.last_refresh_epoch = runner.epoch + 1
-        area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
-        runner.message_hub.update_scalar('train/ccrop_refresh_time',
-                                         self.last_refresh_time)
-        runner.message_hub.update_scalar('train/ccrop_box_area',
-                                         float(area.mean()))
+        area = float(box_area(boxes).mean())
         # how far the boxes moved since the previous boxes (the full image
         # before the first refresh): mean IoU and mean |coordinate change|
-        runner.message_hub.update_scalar('train/ccrop_box_iou_prev',
-                                         float(box_iou(prev, boxes).mean()))
-        runner.message_hub.update_scalar(
-            'train/ccrop_box_shift', float((prev - boxes).abs().mean()))
+        scalars = dict(
+            ccrop_refresh_time=self.last_refresh_time, ccrop_box_area=area,
+            ccrop_box_iou_prev=box_iou(prev, boxes).mean(),
+            ccrop_box_shift=(prev - boxes).abs().mean())
         obj = object_boxes(box_ds)
         if obj is not None:
             # data sets that know where the object is (the canvas digits):
             # IoU of the boxes with it, and how much of it they cover
-            runner.message_hub.update_scalar(
-                'train/ccrop_object_iou', float(box_iou(boxes, obj).mean()))
-            runner.message_hub.update_scalar(
-                'train/ccrop_object_cover',
-                float(box_cover(obj, boxes).mean()))
+            scalars.update(ccrop_object_iou=box_iou(boxes, obj).mean(),
+                           ccrop_object_cover=box_cover(obj, boxes).mean())
+        for key, value in scalars.items():
+            runner.message_hub.update_scalar(f'train/{key}', float(value))
         runner.logger.info(
             f'ContrastiveCrop: boxes refreshed after epoch '
             f'{self.last_refresh_epoch} in {self.last_refresh_time:.2f}s '
-            f'({len(boxes)} images, mean box area {float(area.mean()):.3f})')
+            f'({len(boxes)} images, mean box area {area:.3f})')
         return boxes
 
     # -- hook points -------------------------------------------------------
@@ -296,10 +284,10 @@ class ContrastiveCropHook(Hook):
                 "(train_cfg type 'EpochBasedTrainLoop')")
         box_ds = self._box_dataset(runner)
         if self._pending_state is not None:
-            self._load_state(box_ds, self._pending_state, runner)
+            self._load_state(box_ds, self._pending_state)
             self._pending_state = None
 
-    def _load_state(self, box_ds, state, runner) -> None:
+    def _load_state(self, box_ds, state) -> None:
         # the memory contract: one row per sample, a mismatch raises
         box_ds.store.check_length(
             len(state['boxes']), key="the checkpoint's ContrastiveCrop "

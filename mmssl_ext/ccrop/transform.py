@@ -73,31 +73,24 @@ class ContrastiveCrop(RandomResizedCrop):
             released small-dataset configs use 0.1, their issue #20).
         crop_ratio_range (tuple): area range. Defaults to ``(0.2, 1.0)``
             (the authors' ContrastiveCrop default).
-        aspect_ratio_range (tuple): aspect range. Defaults to (3/4, 4/3).
-        max_attempts (int): attempts before the central crop. Defaults to 10.
-        interpolation (str), backend (str): as in ``RandomResizedCrop``.
+        **kwargs: the other arguments of ``RandomResizedCrop``, with its
+            defaults: ``aspect_ratio_range`` ((3/4, 4/3)), ``max_attempts``
+            (attempts before the central crop, 10), ``interpolation``,
+            ``backend``.
     """
 
     def __init__(self,
                  scale: Union[Sequence, int],
                  alpha: float = 0.6,
                  crop_ratio_range: Tuple[float, float] = (0.2, 1.0),
-                 aspect_ratio_range: Tuple[float, float] = (3. / 4., 4. / 3.),
-                 max_attempts: int = 10,
-                 interpolation: str = 'bilinear',
-                 backend: str = 'cv2') -> None:
+                 **kwargs) -> None:
         if not isinstance(alpha, (int, float)) or not alpha > 0 or \
                 not math.isfinite(alpha):
             raise ValueError(
                 f'ContrastiveCrop: alpha must be a finite number > 0 (the '
                 f'Beta(alpha, alpha) parameter), got alpha={alpha!r}')
         super().__init__(
-            scale=scale,
-            crop_ratio_range=crop_ratio_range,
-            aspect_ratio_range=aspect_ratio_range,
-            max_attempts=max_attempts,
-            interpolation=interpolation,
-            backend=backend)
+            scale=scale, crop_ratio_range=crop_ratio_range, **kwargs)
         self.alpha = float(alpha)
 
     def _central_crop(self, h: int, w: int) -> Tuple[int, int, int, int]:
@@ -112,6 +105,15 @@ class ContrastiveCrop(RandomResizedCrop):
         else:
             tw, th = w, h
         return (h - th) // 2, (w - tw) // 2, th, tw
+
+    def _offset(self, size: int, crop: int, lo: float, hi: float) -> int:
+        """Offset of a ``crop``-long crop along a ``size``-long side whose
+        centre runs between the box edges ``lo``, ``hi`` (normalised): the
+        clipped corner range, one Beta(alpha, alpha) draw inside it."""
+        start, end = (min(max(int(size * e) - crop // 2, 0), size - crop)
+                      for e in (lo, hi))
+        return start + int((end - start) * np.random.beta(self.alpha,
+                                                          self.alpha))
 
     @cache_randomness
     def box_crop_params(self, img_shape: Sequence[int],
@@ -130,15 +132,9 @@ class ContrastiveCrop(RandomResizedCrop):
             w = int(round(math.sqrt(target_area * aspect)))
             h = int(round(math.sqrt(target_area / aspect)))
             if 0 < w <= W and 0 < h <= H:
-                ch0 = min(max(int(H * h0) - h // 2, 0), H - h)
-                ch1 = min(max(int(H * h1) - h // 2, 0), H - h)
-                cw0 = min(max(int(W * w0) - w // 2, 0), W - w)
-                cw1 = min(max(int(W * w1) - w // 2, 0), W - w)
-                i = ch0 + int((ch1 - ch0) * np.random.beta(self.alpha,
-                                                           self.alpha))
-                j = cw0 + int((cw1 - cw0) * np.random.beta(self.alpha,
-                                                           self.alpha))
-                return i, j, h, w
+                # the row offset's Beta draw comes first, then the column's
+                return (self._offset(H, h, h0, h1),
+                        self._offset(W, w, w0, w1), h, w)
         return self._central_crop(H, W)
 
     def transform(self, results: dict) -> dict:
@@ -149,13 +145,10 @@ class ContrastiveCrop(RandomResizedCrop):
         img = results['img']
         i, j, h, w = self.box_crop_params(img.shape, box)
         img = mmcv.imcrop(img, bboxes=np.array([j, i, j + w - 1, i + h - 1]))
-        img = mmcv.imresize(
-            img,
-            tuple(self.scale[::-1]),
-            interpolation=self.interpolation,
-            backend=self.backend)
-        results['img'] = img
-        results['img_shape'] = img.shape
+        img = mmcv.imresize(img, tuple(self.scale[::-1]),
+                            interpolation=self.interpolation,
+                            backend=self.backend)
+        results.update(img=img, img_shape=img.shape)
         return results
 
     def __repr__(self):

@@ -59,16 +59,14 @@ class ClusterSampler(DefaultSampler):
             sizes = torch.bincount(self.labels, minlength=self.num_clusters)
             per = n // int((sizes > 0).sum()) + 1
             order = torch.argsort(self.labels, stable=True)
-            chunks, start = [], 0
-            for size in sizes.tolist():
-                members = order[start:start + size]
-                start += size
+            chunks = []
+            for members in order.split(sizes.tolist()):
+                size = members.numel()
                 if size == 0:
                     continue
-                if size <= per:
-                    pick = torch.randint(0, size, (per, ), generator=g)
-                else:
-                    pick = torch.randperm(size, generator=g)[:per]
+                pick = (torch.randint(0, size, (per, ), generator=g)
+                        if size <= per else
+                        torch.randperm(size, generator=g)[:per])
                 chunks.append(members[pick])
             idx = torch.cat(chunks)
             return idx[torch.randperm(idx.numel(), generator=g)][:n]

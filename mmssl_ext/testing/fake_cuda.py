@@ -78,7 +78,7 @@ ALLOWED_SYNCS: Dict[Tuple[str, str], str] = {
     ('evaluation/functional/diagnostics.py', 'same_label_fraction'):
     _MONITOR,
     ('models/invp/invp.py', 'diagnostics'): _MONITOR,
-    ('engine/hooks/offline_cluster_hook.py', 'cluster_size_summary'):
+    ('engine/hooks/offline_cluster_hook.py', 'log_cluster_sizes'):
     ('periodic: cluster sizes logged every `evaluate_interval` iterations '
      '(ClusterMemoryHook, default 50)'),
     ('models/memories/cluster_memory.py', 'deal_with_small_clusters'):

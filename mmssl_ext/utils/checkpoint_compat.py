@@ -94,18 +94,17 @@ unnoticed): the message tells the user to pass ``--resume <older .pth>``
 or delete the bad file.
 """
 import errno
+import glob
 import os
 import os.path as osp
+import secrets
 import shutil
-import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Union
 
 import torch
 from mmengine.fileio import LocalBackend
-
-_APPLIED = False
 
 _NUMPY_DTYPE_CLASSES = (
     'BoolDType', 'Int8DType', 'Int16DType', 'Int32DType', 'Int64DType',
@@ -132,20 +131,15 @@ _NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, 'EDQUOT', -1)}
 
 def _no_space_error(err: OSError, filepath: str,
                     needed: int) -> CheckpointWriteError:
-    dirname = osp.dirname(filepath)
-    try:
-        free = f'{shutil.disk_usage(dirname).free:,} bytes free on its ' \
-            'file system'
-    except OSError:
-        free = 'free space unknown'
-    limit = ''
-    try:
+    free, limit = 'free space unknown', ''
+    with suppress(OSError):
+        free = f'{shutil.disk_usage(osp.dirname(filepath)).free:,} bytes ' \
+            'free on its file system'
+    with suppress(ImportError, OSError, ValueError):
         import resource
         soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
         if soft != resource.RLIM_INFINITY:
             limit = f', file-size limit (ulimit -f) {soft:,} bytes'
-    except (ImportError, OSError, ValueError):
-        pass
     e = CheckpointWriteError(
         err.errno,
         f'Cannot write checkpoint "{filepath}": {err.strerror}: '
@@ -168,59 +162,32 @@ def _checkpoint_globals() -> list:
     except ImportError:  # numpy < 2
         from numpy.core import multiarray
     allowed += [multiarray._reconstruct, multiarray.scalar]
-    # Concrete dtype classes (numpy >= 1.25) appear in pickled arrays/scalars.
+    # Concrete dtype classes (numpy >= 1.25; no np.dtypes before) appear in
+    # pickled arrays/scalars.
     dtypes = getattr(np, 'dtypes', None)
-    if dtypes is not None:
-        for name in _NUMPY_DTYPE_CLASSES:
-            if hasattr(dtypes, name):
-                allowed.append(getattr(dtypes, name))
-    return allowed
+    return allowed + [getattr(dtypes, name) for name in _NUMPY_DTYPE_CLASSES
+                      if hasattr(dtypes, name)]
 
 
 def _fsync_dir(path: str) -> None:
-    try:  # not possible on every platform (e.g. Windows); best effort
+    # not possible on every platform (e.g. Windows); best effort
+    with suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _current_umask() -> int:
-    try:  # Linux: read it without changing it (os.umask is process-wide)
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('Umask:'):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    umask = os.umask(0o22)
-    os.umask(umask)
-    return umask
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _remove_stale_temporaries(dirname: str, basename: str,
                               before: float) -> None:
     """Remove ``.<basename>.*.tmp`` files left by writers that were killed
     (older than ``before``, i.e. not a concurrent writer's); best effort."""
-    prefix = f'.{basename}.'
-    try:
-        names = os.listdir(dirname)
-    except OSError:
-        return
-    for name in names:
-        if not (name.startswith(prefix) and name.endswith('.tmp')):
-            continue
-        path = osp.join(dirname, name)
-        try:
+    for path in glob.glob(osp.join(glob.escape(dirname),
+                                   f'.{glob.escape(basename)}.*.tmp')):
+        with suppress(OSError):
             if os.stat(path).st_mtime < before:
                 os.remove(path)
-        except OSError:
-            pass
 
 
 def atomic_write_bytes(data: bytes, filepath: Union[str, os.PathLike]) -> None:
@@ -230,7 +197,8 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, os.PathLike]) -> None:
     target's directory, which is flushed, fsync'ed and then renamed onto the
     target with :func:`os.replace`. A symlink target is resolved first (the
     link is kept and its destination replaced). The new file gets the usual
-    ``0o666 & ~umask`` permissions. On any error the temporary file is
+    ``0o666 & ~umask`` permissions (the temporary file is created with
+    them). On any error the temporary file is
     removed and the previous target (if any) is left untouched; lack of
     space (``ENOSPC``, ``EDQUOT``, ``EFBIG`` from a file-size limit) raises
     :class:`CheckpointWriteError` naming the path, the bytes needed and the
@@ -243,30 +211,21 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, os.PathLike]) -> None:
     dirname, basename = osp.split(filepath)
     os.makedirs(dirname, exist_ok=True)
     start = time.time() - 1.  # mtime granularity
-    fd, tmp = tempfile.mkstemp(prefix=f'.{basename}.', suffix='.tmp',
-                               dir=dirname)
+    tmp = osp.join(dirname, f'.{basename}.{secrets.token_hex(6)}.tmp')
+    # a new file (O_EXCL) with the mode the umask leaves of 0o666
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        try:
-            os.chmod(tmp, 0o666 & ~_current_umask())
-        except OSError:
-            pass
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                fd = -1
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as e:
-            if e.errno in _NO_SPACE:
-                raise _no_space_error(e, filepath, len(data)) from e
-            raise
+        with open(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, filepath)
-        tmp = None
-    finally:
-        if fd != -1:
-            os.close(fd)
-        if tmp is not None and osp.exists(tmp):
+    except BaseException as e:
+        with suppress(OSError):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.errno in _NO_SPACE:
+            raise _no_space_error(e, filepath, len(data)) from e
+        raise
     _fsync_dir(dirname)
     _remove_stale_temporaries(dirname, basename, start)
 
@@ -284,28 +243,22 @@ class AtomicLocalBackend(LocalBackend):
         atomic_write_bytes(obj.encode(encoding), filepath)
 
 
-def _is_unsafe_type_error(err: BaseException) -> bool:
-    text = str(err)
-    # torch words it 'Unsupported global: GLOBAL x.y' for an unknown type and
-    # 'unsupported GLOBAL x.y whose module x is blocked' for os, posix ...
-    return ('unsupported global' in text.lower()
-            or 'add_safe_globals' in text)
-
-
 def _describe_failure(filename: str, err: BaseException) -> str:
     text = str(err).strip()
-    # torch's weights-only errors put the actual cause after this marker
-    if 'WeightsUnpickler error:' in text:
-        text = text.split('WeightsUnpickler error:', 1)[1]
-        text = text.split('Check the documentation', 1)[0]
-    first = ' '.join(text.split())[:200]
-    if _is_unsafe_type_error(err):
+    # torch words it 'Unsupported global: GLOBAL x.y' for an unknown type and
+    # 'unsupported GLOBAL x.y whose module x is blocked' for os, posix ...
+    if 'unsupported global' in text.lower() or 'add_safe_globals' in text:
         return (f'Cannot load checkpoint "{filename}" with torch.load('
                 'weights_only=True): it holds a type that is not allow-listed '
                 '(mmssl_ext allow-lists the types mmengine checkpoints hold, '
                 'see mmssl_ext/utils/checkpoint_compat.py). Only if you trust '
                 'the file, allow the type named below with torch.serialization'
                 f'.add_safe_globals([...]).\n{err}')
+    # torch's weights-only errors put the actual cause after this marker
+    if 'WeightsUnpickler error:' in text:
+        text = text.split('WeightsUnpickler error:', 1)[1]
+        text = text.split('Check the documentation', 1)[0]
+    first = ' '.join(text.split())[:200]
     size = osp.getsize(filename)
     if size == 0:
         why = 'the file is empty (0 bytes)'
@@ -351,22 +304,19 @@ ATOMIC_BACKEND = 'atomic_local'
 
 
 def allow_mmengine_checkpoints() -> None:
-    """What ``import mmssl_ext`` adds (idempotent, replaces nothing):
+    """What ``import mmssl_ext`` adds (idempotent: the allow-list is a set,
+    the backend is registered with ``force=True``; replaces nothing):
 
     1. allow-list the globals of mmengine checkpoints for ``weights_only``
        (a no-op on PyTorch versions without ``add_safe_globals``);
     2. register :class:`AtomicLocalBackend` as the file backend
        ``'atomic_local'``, selected by ``backend_args``.
     """
-    global _APPLIED
-    if _APPLIED:
-        return
     add = getattr(torch.serialization, 'add_safe_globals', None)
     if add is not None:
         add(_checkpoint_globals())
     from mmengine.fileio import register_backend
     register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
-    _APPLIED = True
 
 
 @contextmanager
@@ -380,15 +330,13 @@ def checked_checkpoint_loading():
     """
     from mmengine.runner import CheckpointLoader
 
-    # mmengine keeps the loaders in this class dict and offers no getter
-    previous = CheckpointLoader._schemes.get('')
+    # mmengine keeps the loaders in this class dict and offers no getter;
+    # its own local loader is always registered under ''
+    previous = CheckpointLoader._schemes['']
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local_checked, force=True)
     try:
         yield
     finally:
-        if previous is None:
-            CheckpointLoader._schemes.pop('', None)
-        else:
-            CheckpointLoader.register_scheme(
-                prefixes='', loader=previous, force=True)
+        CheckpointLoader.register_scheme(
+            prefixes='', loader=previous, force=True)

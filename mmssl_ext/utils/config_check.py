@@ -19,7 +19,7 @@ the builders.
 """
 import difflib
 import inspect
-from typing import List, Optional, Set
+from typing import List, Optional, Set, Tuple
 
 __all__ = ['UnknownConfigKeyError', 'accepted_arguments',
            'check_config_arguments', 'find_unknown_arguments']
@@ -30,47 +30,29 @@ class UnknownConfigKeyError(TypeError):
 
 
 #: top-level config fields -> registry name in mmengine.registry
-_TOP = {
-    'model': 'MODELS',
-    'custom_hooks': 'HOOKS',
-    'default_hooks': 'HOOKS',
-    'train_cfg': 'LOOPS',
-    'val_cfg': 'LOOPS',
-    'test_cfg': 'LOOPS',
-    'train_dataloader': None,
-    'val_dataloader': None,
-    'test_dataloader': None,
-    'val_evaluator': 'METRICS',
-    'test_evaluator': 'METRICS',
-    'param_scheduler': 'PARAM_SCHEDULERS',
-    'optim_wrapper': 'OPTIM_WRAPPERS',
-    'visualizer': 'VISUALIZERS',
-    'log_processor': 'LOG_PROCESSORS',
-}
-#: nested keys that switch the registry
-_NESTED = {
-    'dataset': 'DATASETS',
-    'datasets': 'DATASETS',
-    'pipeline': 'TRANSFORMS',
-    'transforms': 'TRANSFORMS',
-    'sampler': 'DATA_SAMPLERS',
-    'batch_sampler': 'DATA_SAMPLERS',
-    'optimizer': 'OPTIMIZERS',
-    'vis_backends': 'VISBACKENDS',
-    'data_preprocessor': 'MODELS',
-}
+_TOP = dict(model='MODELS', custom_hooks='HOOKS', default_hooks='HOOKS',
+            train_cfg='LOOPS', val_cfg='LOOPS', test_cfg='LOOPS',
+            train_dataloader=None, val_dataloader=None, test_dataloader=None,
+            val_evaluator='METRICS', test_evaluator='METRICS',
+            param_scheduler='PARAM_SCHEDULERS',
+            optim_wrapper='OPTIM_WRAPPERS', visualizer='VISUALIZERS',
+            log_processor='LOG_PROCESSORS')
+#: nested keys that switch the registry (a ``*dataloader`` key: to none)
+_NESTED = dict(dataset='DATASETS', datasets='DATASETS',
+               pipeline='TRANSFORMS', transforms='TRANSFORMS',
+               sampler='DATA_SAMPLERS', batch_sampler='DATA_SAMPLERS',
+               optimizer='OPTIMIZERS', vis_backends='VISBACKENDS',
+               data_preprocessor='MODELS')
 #: nested keys whose dicts are not registry objects of ours
 _SKIP = ('init_cfg', '_scope_')
-#: constructors that end a ``**kwargs`` chain (they accept nothing more)
-_ROOT_INITS = (object, )
 
 
-def _stop_classes():
-    try:
-        import torch.nn as nn
-        return _ROOT_INITS + (nn.Module, )
-    except ImportError:  # pragma: no cover
-        return _ROOT_INITS
+def _keywords(params) -> Tuple[Set[str], bool]:
+    """The names ``params`` (``inspect.Parameter``) accept as keywords, and
+    whether one of them is ``**kwargs``."""
+    return ({p.name for p in params
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)},
+            any(p.kind == p.VAR_KEYWORD for p in params))
 
 
 def accepted_arguments(cls) -> Optional[Set[str]]:
@@ -79,16 +61,13 @@ def accepted_arguments(cls) -> Optional[Set[str]]:
     next ``__init__`` up the MRO, or of the class a constructor declares it
     hands them to (``kwargs_of``; a registered function: its parameters).
     None if the chain stays open."""
-    names: Set[str] = set()
     if inspect.isfunction(cls):  # a registered builder (ComposedSSL)
-        params = list(inspect.signature(cls).parameters.values())
-        if any(p.kind == p.VAR_KEYWORD for p in params):
-            return None
-        return {p.name for p in params
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    stop = _stop_classes()
+        names, var_kw = _keywords(inspect.signature(cls).parameters.values())
+        return None if var_kw else names
+    import torch.nn as nn
+    names: Set[str] = set()
     for klass in inspect.getmro(cls):
-        if klass in stop:
+        if klass in (object, nn.Module):  # they end a ``**kwargs`` chain
             return names
         init = klass.__dict__.get('__init__')
         if init is None:
@@ -97,12 +76,8 @@ def accepted_arguments(cls) -> Optional[Set[str]]:
             params = list(inspect.signature(init).parameters.values())[1:]
         except (TypeError, ValueError):  # builtins without a signature
             return None
-        var_kw = False
-        for p in params:
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-                names.add(p.name)
-            elif p.kind == p.VAR_KEYWORD:
-                var_kw = True
+        named, var_kw = _keywords(params)
+        names |= named
         if not var_kw:
             return names
         target = klass.__dict__.get('kwargs_of')
@@ -126,9 +101,7 @@ def _resolve(registry_name: str, type_name, scope: str):
         return None
     import mmengine.registry as mreg
     from mmengine.registry import DefaultScope
-    root = getattr(mreg, registry_name, None)
-    if root is None:
-        return None
+    root = getattr(mreg, registry_name)
     try:
         with DefaultScope.overwrite_default_scope(scope):
             with root.switch_scope_and_registry(None) as reg:
@@ -139,9 +112,7 @@ def _resolve(registry_name: str, type_name, scope: str):
 
 def _our_names(registry_name: str) -> List[str]:
     import mmssl_ext.registry as ours
-    reg = getattr(ours, registry_name, None)
-    if reg is None:
-        return []
+    reg = getattr(ours, registry_name)
     reg.import_from_location()
     return sorted(reg.module_dict)
 
@@ -150,8 +121,6 @@ def _suggest(word: str, choices) -> str:
     close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
     if not close:
         return ''
-    if len(close) == 1:
-        return f"; did you mean '{close[0]}'?"
     return '; did you mean ' + ' or '.join(f"'{c}'" for c in close) + '?'
 
 
@@ -172,18 +141,13 @@ def find_unknown_arguments(cfg, scope: Optional[str] = None) -> List[str]:
         if 'type' in node and registry is not None:
             check(node, path, registry)
         for key, value in node.items():
-            if key in _SKIP or key == 'type' or not isinstance(
-                    value, (dict, list, tuple)):
-                continue
-            sub = _NESTED.get(key, registry)
-            if key.endswith('dataloader'):
-                sub = None  # a dataloader dict has no type of its own
-            visit(value, f'{path}.{key}', sub)
+            if key not in _SKIP:  # a dataloader dict has no type of its own
+                visit(value, f'{path}.{key}', None if key.endswith(
+                    'dataloader') else _NESTED.get(key, registry))
 
     def check(node: dict, path: str, registry: str):
         t = node['type']
-        node_scope = node.get('_scope_', scope)
-        cls = _resolve(registry, t, node_scope)
+        cls = _resolve(registry, t, node.get('_scope_', scope))
         if cls is None:
             if isinstance(t, str):
                 name = t.split('.')[-1]
@@ -193,9 +157,7 @@ def find_unknown_arguments(cfg, scope: Optional[str] = None) -> List[str]:
                     problems.append(
                         f"{path}: type '{t}' is not registered{hint}")
             return
-        if not _ours(cls):
-            return
-        accepted = accepted_arguments(cls)
+        accepted = accepted_arguments(cls) if _ours(cls) else None
         if accepted is None:
             return
         for key in node:
@@ -207,16 +169,9 @@ def find_unknown_arguments(cfg, scope: Optional[str] = None) -> List[str]:
                 f'({cls.__name__} accepts: {", ".join(sorted(accepted))})')
 
     for field, registry in _TOP.items():
-        value = cfg.get(field, None)
-        if value is None:
-            continue
-        if field.endswith('dataloader'):
-            visit(value, field, None)
-        elif field == 'default_hooks' and isinstance(value, dict):
-            for name, hook in value.items():
-                visit(hook, f'{field}.{name}', registry)
-        else:
-            visit(value, field, registry)
+        # a dataloader (registry None) has no type of its own; a dict of
+        # default hooks has none either: its values are visited as hooks
+        visit(cfg.get(field, None), field, registry)
     return problems
 
 

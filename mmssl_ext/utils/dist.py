@@ -59,8 +59,6 @@ def all_gather_cat(t: torch.Tensor) -> torch.Tensor:
     t = t.detach()
     if dist.get_world_size() == 1:
         return t
-    if t.dim() == 0:
-        t = t.view(1)
     sizes = _gather_sizes(t.size(0), t.device)
     return torch.cat(_gather_padded(t, sizes), 0)
 
@@ -110,13 +108,11 @@ def broadcast_from_rank0(t: Optional[torch.Tensor]) -> torch.Tensor:
     (CPU when ``None``). Rank 0 gets ``t`` back unchanged. World size 1:
     returns ``t``.
     """
-    if dist.get_world_size() == 1:
-        if t is None:
-            raise ValueError('broadcast_from_rank0 needs a tensor on rank 0')
-        return t
-    rank = dist.get_rank()
+    rank = dist.get_rank()  # 0 without a process group
     if rank == 0 and t is None:
         raise ValueError('broadcast_from_rank0 needs a tensor on rank 0')
+    if dist.get_world_size() == 1:
+        return t
     meta = [(tuple(t.shape), t.dtype) if rank == 0 else None]
     dist.broadcast_object_list(meta, src=0)
     shape, dtype = meta[0]
@@ -137,9 +133,7 @@ _IDX_HELP = ('each data sample must carry its data set index as the metainfo '
              'derived from mmengine BaseDataset (it fills sample_idx)')
 
 
-def get_gt_labels(data_samples: Sequence,
-                  device: Optional[torch.device] = None
-                  ) -> Optional[torch.Tensor]:
+def get_gt_labels(data_samples: Sequence) -> Optional[torch.Tensor]:
     """Single-label ground truth of a batch as a LongTensor (B,), or None
     when a sample carries none (unlabelled data). For monitoring only."""
     if not data_samples:
@@ -150,11 +144,8 @@ def get_gt_labels(data_samples: Sequence,
         if lab is None or torch.as_tensor(lab).numel() != 1:
             return None
         out.append(torch.as_tensor(lab).view(-1)[:1])
-    # one concatenation on the labels' device (no per-sample read-back);
-    # a host-to-device copy that does not wait for the GPU queue
-    labels = torch.cat(out).long()
-    return labels if device is None else labels.to(device,
-                                                   non_blocking=True)
+    # one concatenation on the labels' device (no per-sample read-back)
+    return torch.cat(out).long()
 
 
 def get_sample_idx(data_samples: Sequence,
@@ -185,13 +176,7 @@ def get_sample_idx(data_samples: Sequence,
         raise ValueError(f'no data samples were given: {_IDX_HELP}')
     out = []
     for i, ds in enumerate(data_samples):
-        idx = None
-        if hasattr(ds, 'metainfo') and 'sample_idx' in ds.metainfo:
-            idx = ds.metainfo['sample_idx']
-        elif isinstance(ds, dict) and 'sample_idx' in ds:
-            idx = ds['sample_idx']
-        elif hasattr(ds, 'sample_idx'):
-            idx = ds.sample_idx
+        idx = getattr(ds, 'sample_idx', None)  # a metainfo field
         if idx is None:
             raise ValueError(
                 f'data sample {i} of the batch has no sample_idx: {_IDX_HELP}')

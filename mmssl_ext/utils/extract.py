@@ -108,12 +108,9 @@ def extract_features(model,
     dist.all_reduce(out)
     dist.all_reduce(counts)
     if (counts == 0).any():
-        missing = int((counts == 0).sum())
         raise RuntimeError(
-            f'extract_features: {missing} of {n} samples were not visited; '
-            'use a sampler that covers the whole data set (e.g. '
-            'DefaultSampler(shuffle=False)) and drop_last=False')
+            f'extract_features: {int((counts == 0).sum())} of {n} samples '
+            'were not visited; use a sampler that covers the whole data set '
+            '(e.g. DefaultSampler(shuffle=False)) and drop_last=False')
     out /= counts.view((-1, ) + (1, ) * (out.dim() - 1))
-    if device is not None:
-        out = out.to(device)
-    return out
+    return out if device is None else out.to(device)

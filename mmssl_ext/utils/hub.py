@@ -121,40 +121,27 @@ def _default_index() -> Optional[str]:
     return None
 
 
+def _read_yaml(path: Optional[str]) -> dict:
+    """The mapping in the YAML file ``path``; empty if there is none."""
+    if not path or not osp.isfile(path):
+        return {}
+    import yaml
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+
+
 def lookup_sha256(url: str, index: Optional[str] = None) -> Optional[str]:
     """The digest (``Weights SHA256``, else ``Weights SHA256 Prefix``) a
     model-zoo metafile gives for ``url`` (searched through the ``Import``
     list of ``model-index.yml``; default: this package's), or None."""
-    import yaml
     index = index or _default_index()
-    if not index or not osp.isfile(index):
-        return None
-    with open(index) as f:
-        imports = (yaml.safe_load(f) or {}).get('Import') or []
-    root = osp.dirname(osp.abspath(index))
-    for rel in imports:
-        path = osp.join(root, rel)
-        if not osp.isfile(path):
-            continue
-        with open(path) as f:
-            meta = yaml.safe_load(f) or {}
-        for row in meta.get('Models') or []:
-            if row.get('Weights') != url:
-                continue
+    root = osp.dirname(osp.abspath(index or ''))
+    for rel in _read_yaml(index).get('Import') or []:
+        for row in _read_yaml(osp.join(root, rel)).get('Models') or []:
             for field in SHA256_FIELDS:
-                if row.get(field):
+                if row.get('Weights') == url and row.get(field):
                     return str(row[field])
     return None
-
-
-def _load(path: str, map_location: str, allow_pickle: bool):
-    from mmengine.runner import CheckpointLoader
-    if not allow_pickle:
-        return CheckpointLoader.load_checkpoint(path, map_location)
-    import torch
-
-    # explicit opt-in of the caller: arbitrary objects (and code) allowed
-    return torch.load(path, map_location=map_location, weights_only=False)
 
 
 def load_checkpoint_verified(url_or_path: str,
@@ -189,36 +176,29 @@ def load_checkpoint_verified(url_or_path: str,
     import mmssl_ext.utils.checkpoint_compat as compat
     compat.allow_mmengine_checkpoints()
     with compat.checked_checkpoint_loading():
-        return _verified_load(url_or_path, sha256, map_location, model_dir,
-                              check_name_hash, allow_pickle)
-
-
-def _verified_load(url_or_path, sha256, map_location, model_dir,
-                   check_name_hash, allow_pickle):
-    from mmengine.runner import CheckpointLoader
-    if is_url(url_or_path):
-        sha256 = sha256 or lookup_sha256(url_or_path)
-        if allow_pickle:  # always through a local (checked) copy
-            return _load(download_verified(url_or_path, sha256 or None,
-                                           model_dir=model_dir),
-                         map_location, True)
-        local = download_verified(
-            url_or_path,
-            sha256 if sha256 else None,
-            model_dir=model_dir) if (sha256 or check_name_hash) else None
-        if local is not None:
-            return CheckpointLoader.load_checkpoint(local, map_location)
-        return CheckpointLoader.load_checkpoint(url_or_path, map_location)
-    if '://' in url_or_path:
-        if allow_pickle:
+        if is_url(url_or_path):
+            sha256 = sha256 or lookup_sha256(url_or_path)
+            if allow_pickle or sha256 or check_name_hash:
+                # pickles are always read from a local (checked) copy
+                url_or_path = download_verified(url_or_path, sha256 or None,
+                                                model_dir=model_dir)
+        elif '://' not in url_or_path:
+            path = osp.expanduser(url_or_path)
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'checkpoint {url_or_path} not found')
+            # local files are checked only against an explicit digest: user
+            # file names may end in '-<hex>' by chance
+            if sha256:
+                verify_sha256(path, sha256)
+            url_or_path = path
+        elif allow_pickle:  # other mmengine schemes: no local copy to check
             raise ValueError(f'allow_pickle needs a local path or an '
                              f'http(s) URL, got {url_or_path}')
-        return CheckpointLoader.load_checkpoint(url_or_path, map_location)
-    path = osp.expanduser(url_or_path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {url_or_path} not found')
-    # local files are checked only against an explicit digest: user file
-    # names may end in '-<hex>' by chance
-    if sha256:
-        verify_sha256(path, sha256)
-    return _load(path, map_location, allow_pickle)
+        if not allow_pickle:
+            from mmengine.runner import CheckpointLoader
+            return CheckpointLoader.load_checkpoint(url_or_path, map_location)
+        import torch
+
+        # explicit opt-in of the caller: arbitrary objects (and code) allowed
+        return torch.load(url_or_path, map_location=map_location,
+                          weights_only=False)

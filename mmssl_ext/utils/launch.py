@@ -33,10 +33,9 @@ def setup_distributed_cpu(cfg, launcher: str) -> bool:
         _init_gloo()
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
     cfg.env_cfg.dist_cfg['backend'] = 'gloo'
-    wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False)
-    wrapper.update(cfg.get('model_wrapper_cfg') or {})
-    wrapper['device_ids'] = None
-    cfg.model_wrapper_cfg = wrapper
+    cfg.model_wrapper_cfg = {
+        'type': 'MMDistributedDataParallel', 'broadcast_buffers': False,
+        **(cfg.get('model_wrapper_cfg') or {}), 'device_ids': None}
     return True
 
 

@@ -6,8 +6,9 @@
 for uint8``, so every ``ColorJitter(hue=...)`` of MMPretrain (MoCo v2, SimCLR,
 BYOL, SimSiam pipelines) crashes in a data-loader worker as soon as a
 negative hue is drawn. :func:`adjust_hue` computes the same modular shift
-explicitly (identical results to NumPy 1) for both backends, keeping mmcv's
-argument checks.
+explicitly (identical results to NumPy 1) for both backends. It keeps mmcv's
+backend check; ``hue_factor`` needs none (MMPretrain's ``ColorJitter``, the
+one caller, clips its hue range to ``[-0.5, 0.5]``).
 
 Scope: nothing is patched at import. This package registers its own
 ``ColorJitter`` (and ``ColorJitterRGB``) in the ``mmssl_ext`` scope
@@ -38,10 +39,6 @@ def adjust_hue(img: np.ndarray, hue_factor: float, backend=None):
     if backend not in ['cv2', 'pillow']:
         raise ValueError(f'backend: {backend} is not supported.'
                          f"Supported backends are 'cv2', 'pillow'")
-    if not (-0.5 <= hue_factor <= 0.5):
-        raise ValueError(f'hue_factor:{hue_factor} is not in [-0.5, 0.5].')
-    if not (isinstance(img, np.ndarray) and (img.ndim in {2, 3})):
-        raise TypeError('img should be ndarray with dim=[2 or 3].')
     shift = _hue_shift(hue_factor)
     if backend == 'pillow':
         assert img.dtype == np.uint8, 'Pillow backend only support uint8 type'
@@ -52,23 +49,18 @@ def adjust_hue(img: np.ndarray, hue_factor: float, backend=None):
         h = Image.fromarray(np_h, 'L')
         out = Image.merge('HSV', (h, s, v)).convert('RGB')
         return np.array(out, dtype=img.dtype)[..., ::-1]
-    dtype = img.dtype
     hsv = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL)
-    h, s, v = cv2.split(hsv)
-    h = h.astype(np.uint8)
+    h, s, v = cv2.split(hsv)  # uint8 channels
     h += shift
     return cv2.cvtColor(cv2.merge([h, s, v]),
-                        cv2.COLOR_HSV2BGR_FULL).astype(dtype)
+                        cv2.COLOR_HSV2BGR_FULL).astype(img.dtype)
 
 
 @contextmanager
 def fixed_mmcv_hue():
     """Within the block ``mmcv.adjust_hue`` is :func:`adjust_hue` (under
-    NumPy >= 2; a no-op otherwise)."""
+    NumPy 1 too: the results are the same)."""
     import mmcv
-    if int(np.__version__.split('.')[0]) < 2:
-        yield
-        return
     previous = mmcv.adjust_hue
     mmcv.adjust_hue = adjust_hue
     try:

@@ -444,7 +444,7 @@ def test_contrastivecrop_boxes_carried_over(tmp_path):
     ds = ContrastiveCropDataset(inner, boxes_file=box_file)
     assert torch.equal(ds.store.boxes, boxes)
     assert torch.equal(torch.as_tensor(ds.store.get(7)), boxes[7])
-    with pytest.raises(ValueError, match='12, 4.*10 samples'):
+    with pytest.raises(ValueError, match='12 rows.*10 samples'):
         ContrastiveCropDataset(dict(inner, num_samples=10),
                                boxes_file=box_file)
     with pytest.raises(ValueError, match='not both'):

@@ -3,7 +3,7 @@
     python tools/model_converters/extract_backbone_weights.py IN OUT
         [--source {online,momentum}] [--prefix PREFIX]
         [--depth D | --config PRETRAIN_CONFIG] [--target-config CONFIG]
-        [--verify] [--verify-target {mmpretrain,mmdet}] [--sha256 HEX]
+        [--verify] [--sha256 HEX]
         [--allow-pickle] [--boxes-out BOXES.pth]
 
 The output is ``{'state_dict': ..., 'meta': ...}`` whose keys are those of the
@@ -35,7 +35,6 @@ and args). ``--boxes-out`` writes the ContrastiveCrop boxes of the
 checkpoint for ``ContrastiveCropDataset(boxes_file=...)``.
 """
 import argparse
-import copy
 import os
 import os.path as osp
 import pickle
@@ -54,6 +53,7 @@ from release_layouts import (RESNET_ROOTS, Layout, detect_layout,  # noqa
 
 KEPT_META = ('epoch', 'iter', 'cfg', 'seed', 'experiment_name',
              'mmengine_version', 'dataset_meta')
+#: (block, blocks per stage) -> depth
 RESNET_DEPTHS = {('BasicBlock', (2, 2, 2, 2)): 18,
                  ('BasicBlock', (3, 4, 6, 3)): 34,
                  ('Bottleneck', (3, 4, 6, 3)): 50,
@@ -61,11 +61,11 @@ RESNET_DEPTHS = {('BasicBlock', (2, 2, 2, 2)): 18,
                  ('Bottleneck', (3, 8, 36, 3)): 152}
 #: Module types that hold (part of) a ResNet (C4 detectors put ``layer4``
 #: into the RoI head's shared head).
-RESNET_TYPES = ('ResNet', 'ResNet_CIFAR', 'ResNetV1c', 'ResNetV1d')
-RESNET_PART_TYPES = RESNET_TYPES + ('ResLayer', 'ResLayerExtraNorm')
-_UNSAFE = re.compile(r'unsupported (?:global: )?GLOBAL ([\w.]+)', re.I)
-_NOT_CKPT = ('invalid load key', 'failed finding central',
-             'PytorchStreamReader', 'magic number', 'Invalid magic')
+RESNET_PART_TYPES = ('ResNet', 'ResNet_CIFAR', 'ResNetV1c', 'ResNetV1d',
+                     'ResLayer', 'ResLayerExtraNorm')
+NEW_IN_TARGET = ('initialised by the target itself (expected, not part of '
+                 'a backbone)')
+SHORTCUT = re.compile(r'^(layer\d+\.\d+\.)shortcut\.')
 PICKLE_RISK = ('unpickling a file can execute arbitrary code on this '
                'machine, so only do this for a file whose origin you trust')
 
@@ -90,51 +90,36 @@ class PickledObjectsError(ConversionError):
     """The file holds Python objects the safe loader refuses."""
 
 
-def _type(cfg: dict) -> str:
-    return str(cfg.get('type', '')).split('.')[-1]
-
-
-def _plain(cfg) -> dict:
-    cfg = copy.deepcopy(cfg)
-    return cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg)
-
-
 # ------------------------------------------------------------------ loading
 def load_checkpoint_file(path, sha256=None, allow_pickle=False) -> dict:
-    """Load ``path`` (file or URL); every way a wrong file fails becomes
-    one clear error."""
-    from mmssl_ext.utils.hub import is_url, load_checkpoint_verified
-    if is_url(path) and urlparse(path).hostname in ('drive.google.com',
-                                                     'docs.google.com'):
+    """Load ``path`` (file or URL, :mod:`mmssl_ext.utils.hub`); every way a
+    wrong file fails becomes one clear error."""
+    from mmssl_ext.utils.hub import ChecksumError, load_checkpoint_verified
+    if urlparse(path).hostname in ('drive.google.com', 'docs.google.com'):
         raise ConversionError(
             f'{path} is a share page, not the checkpoint file itself: '
             'download the file in a browser (or with a Google Drive client '
             'such as gdown) and pass the local path')
-    if not is_url(path) and not osp.isfile(osp.expanduser(path)):
-        raise FileNotFoundError(f'checkpoint file not found: {path}')
     try:
-        ckpt = load_checkpoint_verified(path, sha256=sha256,
+        ckpt = load_checkpoint_verified(path, sha256,
                                         allow_pickle=allow_pickle)
+    except ChecksumError:
+        raise
     except (pickle.UnpicklingError, RuntimeError, EOFError,
             zipfile.BadZipFile, UnicodeDecodeError, KeyError) as e:
-        msg = str(e)
-        unsafe = _UNSAFE.search(msg)
-        if unsafe or 'not allow-listed' in msg:
-            name = unsafe.group(1) if unsafe else 'a non-allow-listed type'
+        msg = str(e) or type(e).__name__
+        unsafe = re.search(r'GLOBAL ([\w.]+)', msg)
+        if 'not allow-listed' in msg:  # the safe loader refused a type
             raise PickledObjectsError(
-                f"{path} holds a pickled Python object ({name}) that torch's "
-                'safe loader (weights_only=True) refuses. Some releases save '
-                "such objects on purpose (CLD's MoCo script pickles its "
-                'optimizer and argparse args). To read the file anyway pass '
-                f'--allow-pickle: {PICKLE_RISK}.') from e
-        if isinstance(e, RuntimeError) and type(
-                e).__name__ != 'CheckpointLoadError' and not any(
-                    s in msg for s in _NOT_CKPT):
-            raise
-        first = msg.splitlines()[0][:200] if msg else ''
+                f'{path} holds a pickled Python object '
+                f'({unsafe.group(1) if unsafe else "of another type"}) that '
+                "torch's safe loader (weights_only=True) refuses. Some "
+                "releases save such objects on purpose (CLD's MoCo script "
+                'pickles its optimizer and argparse args). To read the file '
+                f'anyway pass --allow-pickle: {PICKLE_RISK}.') from e
         raise NotACheckpointError(
             f'{path} is not a PyTorch checkpoint (torch.load failed: '
-            f'{type(e).__name__}: {first})') from e
+            f'{type(e).__name__}: {msg.splitlines()[0][:200]})') from e
     except (ModuleNotFoundError, AttributeError) as e:  # --allow-pickle
         raise ConversionError(
             f'{path} pickles an object whose class cannot be imported here '
@@ -146,17 +131,6 @@ def load_checkpoint_file(path, sha256=None, allow_pickle=False) -> dict:
     return ckpt
 
 
-def get_state_dict(ckpt: dict, path: str = '<checkpoint>') -> dict:
-    """The tensors of ``state_dict``, ``model`` or the checkpoint itself."""
-    sd = tensors(next((ckpt[k] for k in ('state_dict', 'model')
-                       if isinstance(ckpt.get(k), dict)), ckpt))
-    if not sd:
-        raise NotACheckpointError(
-            f'{path} contains no tensors (top-level keys: '
-            f'{sorted(map(str, ckpt))[:10]}); is it a checkpoint?')
-    return sd
-
-
 # ---------------------------------------------------------------- selecting
 def select(ckpt: dict, layout: Layout, source='online', prefix=None):
     """``(backbone state dict, prefix stripped, container)`` of the
@@ -164,36 +138,35 @@ def select(ckpt: dict, layout: Layout, source='online', prefix=None):
     if source not in ('online', 'momentum'):
         raise ConversionError(
             f"--source must be 'online' or 'momentum', got {source!r}")
-    place = layout.online if source == 'online' else layout.momentum
-    if place is None:
+    container, candidates = (layout.online if source == 'online' else
+                             layout.momentum) or (None, ())
+    if container is None or container and container not in ckpt:
         raise NoBackboneKeysError(
             f'this {layout.origin} checkpoint has no momentum / target '
             'encoder (the method trains a single encoder): use --source '
             'online')
-    container, candidates = place
     sd = tensors(ckpt[container] if container else ckpt)
     if prefix is not None:  # '' selects the whole (bare) state dict
-        candidates = (prefix if prefix == '' or prefix.endswith('.') else
-                      prefix + '.', )
+        candidates = (prefix + '.' if prefix and prefix[-1] != '.' else
+                      prefix, )
     found = [p for p in candidates if any(k.startswith(p) for k in sd)]
     # MMSelfSup 0.x MoCo stores the online backbone twice: prefer the prefix
-    # that holds a ResNet stem
-    found = [p for p in found if has_resnet_root(sd, p)][:1] or found[:1]
-    if not found or (layout.resnet and prefix is None
-                     and not has_resnet_root(sd, found[0])):
-        hint = (' If the method has no momentum / target encoder (SimCLR, '
-                'SimSiam, NPID, ODC ...), use --source online.'
-                if source == 'momentum' else '')
+    # that holds a ResNet stem; a known release must have one
+    found = [p for p in found if has_resnet_root(sd, p)][:1] or (
+        found[:1] if prefix is not None or layout.name == 'generic' else [])
+    if not found:
         raise NoBackboneKeysError(
             f'no backbone keys: the {source} encoder of a {layout.origin} '
             f"is expected under {list(candidates)} in ckpt['{container}'], "
             f'whose top-level modules are '
             f'{sorted({k.split(".", 1)[0] for k in sd})[:15]}; pass the '
-            f'prefix with --prefix (docs/pretrained_weights.md).{hint}')
-    p = found[0]
-    return OrderedDict((k[len(p):], v.detach().cpu().clone())
-                       for k, v in sd.items() if k.startswith(p)), p, \
-        container
+            f'prefix with --prefix (docs/pretrained_weights.md).' + (
+                ' If the method has no momentum / target encoder (SimCLR, '
+                'SimSiam, NPID, ODC ...), use --source online.'
+                if source == 'momentum' else ''))
+    return OrderedDict((k[len(found[0]):], v.detach().cpu().clone())
+                       for k, v in sd.items()
+                       if k.startswith(found[0])), found[0], container
 
 
 def select_backbone(sd: dict, source='online', prefix=None):
@@ -211,45 +184,30 @@ def drop_non_backbone(sd: dict):
     return keep, [k for k in sd if k not in keep]
 
 
-def rename_shortcuts(sd: dict):
-    """kuangliu-style CIFAR ResNets call the projection ``shortcut``;
-    MMPretrain / MMDetection / torchvision call it ``downsample``."""
-    pat = re.compile(r'^(layer\d+\.\d+\.)shortcut\.')
-    n = sum(1 for k in sd if pat.match(k))
-    return OrderedDict((pat.sub(r'\1downsample.', k), v)
-                       for k, v in sd.items()), n
-
-
 # ------------------------------------------------------------- architecture
 def infer_resnet_arch(sd: dict):
     """A ResNet's structure read from its weights, or None."""
-    blocks, bottleneck = {}, False
-    for m in filter(None, (re.match(r'layer(\d)\.(\d+)\.(\w+)', k)
-                           for k in sd)):
-        s = int(m.group(1))
-        blocks[s] = max(blocks.get(s, 0), int(m.group(2)) + 1)
-        bottleneck |= m.group(3) == 'conv3'
+    blocks = {}
+    for m in filter(None, (re.match(r'layer(\d)\.(\d+)\.', k) for k in sd)):
+        blocks[int(m[1])] = max(blocks.get(int(m[1]), 0), int(m[2]) + 1)
     if 1 not in blocks:
         return None
     n = max(blocks)
     stage_blocks = tuple(blocks.get(i, 0) for i in range(1, n + 1))
-    block = 'Bottleneck' if bottleneck else 'BasicBlock'
-    stem, stem_channels = 'unknown', None
-    if 'conv1.weight' in sd:
-        w = sd['conv1.weight']
-        stem = 'cifar' if w.shape[-1] == 3 else 'imagenet'
-        stem_channels = int(w.shape[0])
-    elif any(k.startswith('stem.') for k in sd):
-        stem, stem_channels = 'deep', int([
-            v for k, v in sd.items() if k.startswith('stem.') and v.dim() == 4
-        ][-1].shape[0])
+    block = 'Bottleneck' if any(
+        re.match(r'layer\d\.\d+\.conv3\.', k) for k in sd) else 'BasicBlock'
+    deep = [v for k, v in sd.items() if k.startswith('stem.') and v.dim() == 4]
+    conv = sd.get('conv1.weight', deep[-1] if deep else None)
+    stem = ('unknown' if conv is None else 'deep' if 'conv1.weight' not in sd
+            else 'cifar' if conv.shape[-1] == 3 else 'imagenet')
     base = sd.get('layer1.0.conv1.weight')
     return dict(
         depth=next((d for (b, full), d in RESNET_DEPTHS.items()
                     if b == block and full[:n] == stage_blocks), None),
         block=block, stage_blocks=list(stage_blocks), stem=stem,
-        stem_channels=stem_channels, num_stages=n,
-        base_channels=None if base is None else int(base.shape[0]),
+        stem_channels=None if conv is None else int(conv.shape[0]),
+        num_stages=n, base_channels=None if base is None else int(
+            base.shape[0]),
         avg_down=any(re.match(r'layer\d\.0\.downsample\.2\.', k)
                      for k in sd))
 
@@ -265,48 +223,29 @@ def describe_arch(arch) -> str:
 
 
 def backbone_cfg_from_config(cfg):
-    """``model.backbone`` of a config (path, text or Config), or None."""
+    """``model.backbone`` of a config (path or text), or None."""
     from mmengine.config import Config
-    if isinstance(cfg, str):
-        cfg = (Config.fromfile(cfg) if osp.isfile(cfg) else
-               Config.fromstring(cfg, '.py'))
-    backbone = (cfg.get('model', None) or {}).get('backbone', None)
-    return None if backbone is None else _plain(backbone)
+    cfg = (Config.fromfile(cfg) if osp.isfile(cfg) else
+           Config.fromstring(cfg, '.py'))
+    return (cfg.get('model', None) or {}).get('backbone', None)
 
 
-def check_depth(arch, depth: int, where: str,
-                hint: str = 'pass the depth the model was pre-trained with '
-                '(or the pre-training config)') -> None:
-    if arch is None:
-        raise DepthMismatchError(
-            f'{where} asks for a ResNet-{depth} but the extracted weights '
-            'are not a ResNet (no layer1.* keys)')
-    if arch['depth'] != depth:
-        raise DepthMismatchError(
-            f'{where} asks for a ResNet-{depth} but the checkpoint holds '
-            f'{describe_arch(arch)}; {hint}')
-
-
-def default_backbone_cfg(arch: dict, depth=None, target='mmpretrain'):
-    """A ResNet config of the structure of ``arch`` (for ``--verify``)."""
+def default_backbone_cfg(arch: dict, depth=None):
+    """An MMPretrain ResNet config of the structure of ``arch`` (for
+    ``--verify``)."""
     depth = depth or arch['depth']
     if depth is None:
         raise DepthMismatchError(
             'cannot build a target ResNet: the stage sizes '
             f'{arch["stage_blocks"]} match no standard depth; give --config')
-    n, deep = arch['num_stages'], arch['stem'] == 'deep'
-    cfg = dict(depth=depth, num_stages=n, out_indices=(n - 1, ),
+    n = arch['num_stages']
+    cfg = dict(type='ResNet_CIFAR' if arch['stem'] == 'cifar' else 'ResNet',
+               depth=depth, num_stages=n, out_indices=(n - 1, ),
                strides=(1, 2, 2, 2)[:n], dilations=(1, ) * n)
+    if arch['stem'] == 'deep':
+        cfg['type'] = 'ResNetV1d' if arch['avg_down'] else 'ResNetV1c'
     cfg.update({k: arch[k] for k in ('base_channels', 'stem_channels')
                 if arch[k]})
-    if target == 'mmdet':
-        cfg.update(type='mmdet.ResNet', style='pytorch')
-        if deep:
-            cfg.update(deep_stem=True, avg_down=arch['avg_down'])
-        return cfg
-    cfg['type'] = ('ResNet_CIFAR' if arch['stem'] == 'cifar' else
-                   ('ResNetV1d' if arch['avg_down'] else 'ResNetV1c')
-                   if deep else 'ResNet')
     return cfg
 
 
@@ -329,12 +268,13 @@ def verify(sd: dict, parts, scope: str, target: str, forward=False) -> dict:
     compare ``sd`` with their state: every key under a ResNet root must be
     in ``sd`` with its shape, keys no part takes are unexpected; parameters
     a part adds itself (the extra norm of ``ResLayerExtraNorm``) are
-    ``new_in_target``, not errors."""
+    ``new_in_target``, not errors. ``forward``: run the first part on a
+    zero image (``forward_shape``)."""
     from mmengine.registry import MODELS, DefaultScope
     __import__('mmdet.models' if scope == 'mmdet' else 'mmssl_ext')
-    expected, modules = OrderedDict(), []
+    expected, modules = {}, []
     for _, part in parts:
-        cfg = _bn_instead_of_syncbn(_plain(part))
+        cfg = _bn_instead_of_syncbn(part)
         for key in ('init_cfg', 'pretrained', 'frozen_stages'):
             cfg.pop(key, None)
         cfg['type'] = str(cfg['type']).replace('mmdet.', '')
@@ -359,20 +299,18 @@ def verify(sd: dict, parts, scope: str, target: str, forward=False) -> dict:
         model.eval()  # (MMPretrain's ResNet.train returns None)
         size = 32 if 'CIFAR' in target else 64
         # DeepCluster's Sobel ResNet takes 2 channels
-        channels = _plain(parts[0][1]).get('in_channels', 3)
+        x = torch.zeros(1, parts[0][1].get('in_channels', 3), size, size)
         with torch.no_grad():
-            out = model(torch.zeros(1, channels, size, size))
+            out = model(x)
         report['forward_shape'] = tuple(
             (out[-1] if isinstance(out, (tuple, list)) else out).shape)
     return report
 
 
-def verify_state_dict(sd: dict, backbone_cfg: dict, target='mmpretrain',
-                      forward=True) -> dict:
-    """``sd`` against the backbone ``backbone_cfg`` of ``target``."""
-    return verify(sd, [('backbone', backbone_cfg)],
-                  'mmdet' if target == 'mmdet' else 'mmssl_ext',
-                  f'{target}:{backbone_cfg.get("type")}', forward)
+def verify_state_dict(sd: dict, backbone_cfg: dict, forward=True) -> dict:
+    """``sd`` against the MMPretrain backbone ``backbone_cfg``."""
+    return verify(sd, [('backbone', backbone_cfg)], 'mmssl_ext',
+                  f'mmpretrain:{backbone_cfg.get("type")}', forward)
 
 
 def target_parts(config: str):
@@ -387,16 +325,16 @@ def target_parts(config: str):
     model = cfg.get('model', None) or {}
     if model.get('backbone', None) is None:
         raise ConversionError(f'{config} has no model.backbone')
-    parts = [('model.backbone', _plain(model['backbone']))]
     shared = (model.get('roi_head', None) or {}).get('shared_head', None)
-    if shared:
-        parts.append(('model.roi_head.shared_head', _plain(shared)))
+    parts = [('model.backbone', model['backbone'].to_dict())] + (
+        [('model.roi_head.shared_head', shared.to_dict())] if shared else [])
     return parts, cfg.get('default_scope', None) or 'mmssl_ext'
 
 
-def verify_against_target(sd: dict, config: str) -> dict:
-    """``sd`` against the parts of a downstream config it initialises."""
-    parts, scope = target_parts(config)
+def verify_against_target(sd: dict, config: str, parts=None) -> dict:
+    """``sd`` against the parts of a downstream config it initialises
+    (``parts``: :func:`target_parts` of it, if already read)."""
+    parts, scope = parts or target_parts(config)
     return verify(sd, parts, scope,
                   f'{config} ({" + ".join(n for n, _ in parts)})')
 
@@ -406,26 +344,65 @@ def format_report(report: dict, limit: int = 10) -> str:
              f'tensors loaded, {len(report["missing"])} missing, '
              f'{len(report["unexpected"])} unexpected, '
              f'{len(report["mismatched"])} shape-mismatched']
-    for name in ('missing', 'unexpected', 'mismatched', 'new_in_target'):
-        items = report[name]
+    for key in ('missing', 'unexpected', 'mismatched', 'new_in_target'):
+        items, label = report[key], NEW_IN_TARGET if key == \
+            'new_in_target' else key
         more = f' ... (+{len(items) - limit})' if len(items) > limit else ''
         if items:
-            lines.append(f'  {name}: {items[:limit]}{more}')
+            lines.append(f'  {label}: {items[:limit]}{more}')
     if 'forward_shape' in report:
         lines.append(f'  forward output {report["forward_shape"]}')
     return '\n'.join(lines + ['  OK' if report['ok'] else '  FAILED'])
 
 
+def _check_depths(arch, meta_in, depth, config, parts, target_config):
+    """Check the depth asked for: ``--depth``, else ``--config``'s backbone,
+    else the config embedded in the checkpoint's meta; and the depth of the
+    ResNet ``parts`` of ``--target-config``. Returns the pre-training
+    backbone config (or None)."""
+    bb_cfg = backbone_cfg_from_config(config) if config else None
+    if config and bb_cfg is None:
+        raise ConversionError(f'{config} has no model.backbone')
+    if not (config or depth) and isinstance(meta_in.get('cfg'), str):
+        try:
+            bb_cfg = backbone_cfg_from_config(meta_in['cfg'])
+        except Exception:  # noqa: BLE001 - best effort, a hint only
+            pass
+    redo = ('pass the depth the model was pre-trained with (or the '
+            'pre-training config)')
+    have = f'a ResNet-{arch["depth"]}' if arch and arch['depth'] else 'this'
+    asked = [(dict(type='ResNet', depth=depth), f'--depth {depth}', redo)] \
+        if depth else [(bb_cfg or {}, f'{config} (model.backbone)' if config
+                        else 'the config stored in the checkpoint meta', redo)]
+    asked += [(p, f'{target_config} ({n})', 'these weights cannot initialise '
+               f'it: transfer a ResNet-{p.get("depth")} checkpoint, or use a '
+               f'config built for {have} backbone') for n, p in parts]
+    for cfg, where, hint in asked:
+        want = cfg.get('depth')
+        if want is None or (arch and arch['depth'] == int(want)) or str(
+                cfg.get('type')).split('.')[-1] not in RESNET_PART_TYPES:
+            continue
+        raise DepthMismatchError(
+            f'{where} asks for a ResNet-{want} but the extracted weights '
+            'are not a ResNet (no layer1.* keys)' if arch is None else
+            f'{where} asks for a ResNet-{want} but the checkpoint holds '
+            f'{describe_arch(arch)}; {hint}')
+    return bb_cfg
+
+
 # -------------------------------------------------------------------- boxes
 def export_boxes(ckpt: dict, layout, dst: str, src: str, log=print):
-    """Write the ContrastiveCrop boxes of ``ckpt`` to ``dst`` as
+    """Write the ContrastiveCrop boxes of ``ckpt`` (a ContrastiveCrop
+    release's ``'boxes'`` or one of our own checkpoints) to ``dst`` as
     ``ContrastiveCropHook`` saves them (``{'contrastive_crop': {'boxes',
     'active', 'last_refresh_epoch'}, 'meta'}``)."""
-    from mmssl_ext.ccrop.box_store import BOX_STATE_KEY, SharedBoxStore
+    from mmssl_ext.ccrop.box_store import (BOX_STATE_KEY, FULL_BOX,
+                                           SharedBoxStore)
     own = ckpt.get(BOX_STATE_KEY)
-    if layout is not None and layout.boxes is not None:
-        boxes, epoch = ckpt[layout.boxes], ckpt.get('epoch', -1)
-    elif isinstance(own, dict):  # one of our own checkpoints
+    if layout and layout.name.startswith('contrastivecrop') and isinstance(
+            ckpt.get('boxes'), torch.Tensor):
+        boxes, epoch = ckpt['boxes'], ckpt.get('epoch', -1)
+    elif isinstance(own, dict):
         boxes, epoch = own.get('boxes'), own.get('last_refresh_epoch', -1)
     else:
         raise ConversionError(
@@ -434,24 +411,21 @@ def export_boxes(ckpt: dict, layout, dst: str, src: str, log=print):
             f"the '{BOX_STATE_KEY}' entry of ContrastiveCropHook)")
     try:  # the store's own checks (shape, normalised boxes)
         store = SharedBoxStore(len(boxes), active=True)
-        store.update(torch.as_tensor(boxes).float())
+        store.update(boxes)
     except (ValueError, TypeError, IndexError, RuntimeError) as e:
         raise ConversionError(f'{src}: {e}') from e
-    boxes = store.boxes.clone()
-    full = int((boxes == boxes.new_tensor([0., 0., 1., 1.])).all(1).sum())
-    _atomic_save({BOX_STATE_KEY: dict(
-        boxes=boxes, active=True,
-        last_refresh_epoch=epoch if isinstance(epoch, int) else -1),
-                  'meta': dict(
-                      converted_from=osp.basename(src),
-                      layout=layout.name if layout else 'mmssl_ext',
-                      box_format='(h0, w0, h1, w1), normalised to [0, 1]',
-                      num_boxes=len(boxes),
-                      order='data-set order of the run that saved them')},
-                 dst)
-    log(f'wrote {len(boxes)} ContrastiveCrop boxes ({full} still the full '
+    state = dict(store.state_dict(), last_refresh_epoch=epoch if isinstance(
+        epoch, int) else -1)
+    _atomic_save({BOX_STATE_KEY: state, 'meta': dict(
+        converted_from=osp.basename(src),
+        layout=layout.name if layout else 'mmssl_ext',
+        box_format='(h0, w0, h1, w1), normalised to [0, 1]',
+        num_boxes=len(store), order='data-set order of the run that saved '
+        'them')}, dst)
+    full = int((store.boxes == torch.tensor(FULL_BOX)).all(1).sum())
+    log(f'wrote {len(store)} ContrastiveCrop boxes ({full} still the full '
         f'image) to {dst}')
-    return boxes
+    return state['boxes']
 
 
 def _atomic_save(obj, dst: str) -> None:
@@ -461,45 +435,10 @@ def _atomic_save(obj, dst: str) -> None:
 
 
 # --------------------------------------------------------------- conversion
-def _expected_depths(arch, meta_in, depth, config, target_config):
-    """Check the depth asked for: ``--depth``, else ``--config``'s backbone,
-    else the config embedded in the checkpoint's meta; and the depth of
-    ``--target-config``'s ResNet parts. Returns the pre-training backbone
-    config (or None)."""
-    bb_cfg, where = None, 'the config stored in the checkpoint meta'
-    if config is not None:
-        bb_cfg, where = backbone_cfg_from_config(config), \
-            f'{config} (model.backbone)'
-        if bb_cfg is None:
-            raise ConversionError(f'{config} has no model.backbone')
-    elif depth is None and isinstance(meta_in.get('cfg'), str):
-        try:
-            bb_cfg = backbone_cfg_from_config(meta_in['cfg'])
-        except Exception:  # noqa: BLE001 - best effort, a hint only
-            pass
-    if depth is not None:
-        check_depth(arch, depth, f'--depth {depth}')
-    elif bb_cfg is not None and bb_cfg.get('depth') is not None and \
-            _type(bb_cfg) in RESNET_TYPES:
-        check_depth(arch, int(bb_cfg['depth']), where)
-    for name, part in target_parts(target_config)[0] if target_config \
-            else ():
-        if part.get('depth') is not None and _type(part) in \
-                RESNET_PART_TYPES:
-            have = (f'a ResNet-{arch["depth"]}' if arch and arch['depth']
-                    else 'this')
-            check_depth(
-                arch, int(part['depth']), f'{target_config} ({name})',
-                hint=f'these weights cannot initialise it: transfer a '
-                f'ResNet-{part["depth"]} checkpoint, or use a config built '
-                f'for {have} backbone')
-    return bb_cfg
-
-
 def extract_backbone(src, dst=None, source='online', prefix=None, depth=None,
-                     config=None, verify=False, verify_target='mmpretrain',
-                     sha256=None, allow_pickle=False, target_config=None,
-                     boxes_out=None, log=print) -> dict:
+                     config=None, verify=False, sha256=None,
+                     allow_pickle=False, target_config=None, boxes_out=None,
+                     log=print) -> dict:
     """Convert ``src`` into a backbone-only checkpoint written to ``dst``.
 
     Returns ``state_dict``, ``meta``, ``already_extracted``, ``layout``,
@@ -509,16 +448,19 @@ def extract_backbone(src, dst=None, source='online', prefix=None, depth=None,
     every check passed (a failed ``verify`` still writes; a file that does
     not fit ``target_config`` is not written).
     """
-    ckpt = load_checkpoint_file(src, sha256=sha256,
-                                allow_pickle=allow_pickle)
+    ckpt = load_checkpoint_file(src, sha256, allow_pickle)
     layout = detect_layout(ckpt)
-    meta_in = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
-    sd = get_state_dict(ckpt, src) if layout is None else {}
+    meta_in = ckpt['meta'] if isinstance(ckpt.get('meta'), dict) else {}
+    name, dropped = osp.basename(src), []
+    read_as = layout or generic_layout(ckpt)
+    sd = tensors(ckpt[read_as.online[0]] if read_as.online[0] else ckpt)
+    if not sd:
+        raise NotACheckpointError(
+            f'{src} contains no tensors (top-level keys: '
+            f'{sorted(map(str, ckpt))[:10]}); is it a checkpoint?')
+    roots = {k.split('.', 1)[0] for k in sd}
     already = layout is None and (bool(meta_in.get('extracted_backbone')) or (
-        prefix is None and bool(sd) and 'layer1' in {
-            k.split('.', 1)[0] for k in sd} and all(
-                k.split('.', 1)[0] in RESNET_ROOTS for k in sd)))
-    dropped, name = [], osp.basename(src)
+        prefix is None and 'layer1' in roots and roots <= set(RESNET_ROOTS)))
     if already:
         if meta_in.get('source', source) != source:
             raise ConversionError(
@@ -535,38 +477,41 @@ def extract_backbone(src, dst=None, source='online', prefix=None, depth=None,
     else:
         if layout is not None:
             log(f'{name}: {layout.origin} checkpoint')
-        backbone, used, container = select(
-            ckpt, layout or generic_layout(ckpt), source, prefix)
+        backbone, used, container = select(ckpt, read_as, source, prefix)
         backbone, dropped = drop_non_backbone(backbone)
-        backbone, renamed = rename_shortcuts(backbone)
+        # kuangliu-style CIFAR ResNets call the projection ``shortcut``
+        renamed = [k for k in backbone if SHORTCUT.match(k)]
+        backbone = OrderedDict((SHORTCUT.sub(r'\1downsample.', k), v)
+                               for k, v in backbone.items())
         if dropped:
             log(f'dropped {len(dropped)} non-backbone keys: {dropped[:5]}')
         if renamed:
-            log(f'renamed {renamed} shortcut.* keys to downsample.*')
+            log(f'renamed {len(renamed)} shortcut.* keys to downsample.*')
         meta = {k: meta_in[k] for k in KEPT_META if k in meta_in}
         if 'epoch' not in meta and isinstance(ckpt.get('epoch'), int):
             meta['epoch'] = ckpt['epoch']  # the release scripts' top level
         meta.update(converted_from=name,
                     layout=layout.name if layout else 'generic')
     arch = infer_resnet_arch(backbone)
-    bb_cfg = _expected_depths(arch, meta_in, depth, config, target_config)
+    parts = target_parts(target_config) if target_config else ([], None)
+    bb_cfg = _check_depths(arch, meta_in, depth, config, parts[0],
+                           target_config)
     from mmssl_ext.version import __version__
     meta.update(extracted_backbone=True, source=source, prefix=used,
                 container=container, arch=arch,
                 mmssl_ext_version=__version__)
     report = target_report = boxes = None
     if verify:
-        if bb_cfg is None or depth is not None or verify_target != \
-                'mmpretrain':
+        if bb_cfg is None or depth is not None:
             if arch is None:
                 raise ConversionError(
                     '--verify without --config needs a ResNet checkpoint '
                     '(to build ResNet-<depth>); pass --config')
-            bb_cfg = default_backbone_cfg(arch, depth, verify_target)
-        report = verify_state_dict(backbone, bb_cfg, verify_target)
+            bb_cfg = default_backbone_cfg(arch, depth)
+        report = verify_state_dict(backbone, bb_cfg)
         log(format_report(report))
     if target_config is not None:
-        target_report = verify_against_target(backbone, target_config)
+        target_report = verify_against_target(backbone, target_config, parts)
         log(format_report(target_report))
     if boxes_out is not None:
         boxes = export_boxes(ckpt, layout, boxes_out, src, log)
@@ -598,8 +543,6 @@ def parse_args(argv=None):
                    'initialise: depth (exit 2) and keys (exit 1) checked')
     p.add_argument('--verify', action='store_true', help='build the backbone '
                    'and report key problems (exit 1 if any)')
-    p.add_argument('--verify-target', choices=['mmpretrain', 'mmdet'],
-                   default='mmpretrain')
     p.add_argument('--sha256', help='expected SHA-256 (or >= 8-digit prefix)')
     p.add_argument('--allow-pickle', action='store_true', help='torch.load '
                    f'with weights_only=False. DANGER: {PICKLE_RISK}')

@@ -1,11 +1,9 @@
-"""Where each release layout keeps its encoders: one small reader per
-layout, in a registry (``READERS``, tried in order; docs/pretrained_weights.md).
-
-A reader looks at a loaded checkpoint and returns its :class:`Layout`, or
-None when the checkpoint is not of its layout.
+"""Where each release layout keeps its encoders: a registry of small readers
+(``READERS``, tried in order; docs/pretrained_weights.md), one row per
+release: a test that recognises the checkpoint and the :class:`Layout` of
+that release.
 """
-from collections import OrderedDict
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 
@@ -24,44 +22,44 @@ MOMENTUM_PREFIXES = (
     'target_net.0.',  # MMSelfSup 0.x BYOL
     'module.encoder_k.',  # facebookresearch/moco release
 )
-
+ENCODER_Q = ('module.encoder_q.', 'encoder_q.')
+ENCODER_K = ('module.encoder_k.', 'encoder_k.')
+ENCODER = ('module.encoder.', 'encoder.')
+SD = 'state_dict'
 Place = Tuple[str, Tuple[str, ...]]
 
 
 class Layout(NamedTuple):
     """``online`` / ``momentum``: ``(container, prefixes)``, the top-level
     key holding the state dict ('' = the checkpoint itself) and the key
-    prefixes tried in order; ``momentum`` None for single-encoder methods.
-    ``boxes``: top-level key of ContrastiveCrop's boxes. ``resnet``: the
-    encoder must hold a ResNet stem (False for the generic prefixes)."""
+    prefixes tried in order; ``momentum`` None for single-encoder methods
+    (or a container the checkpoint lacks). Every layout but ``generic``
+    keeps a ResNet (with its stem) there."""
     name: str
     origin: str
     online: Place
     momentum: Optional[Place] = None
-    boxes: Optional[str] = None
-    resnet: bool = True
 
 
-READERS: List[Callable[[dict], Optional[Layout]]] = []
+def tensors(d: dict) -> dict:
+    return {k: v for k, v in d.items() if isinstance(v, torch.Tensor)}
 
 
-def reader(fn):
-    READERS.append(fn)
-    return fn
-
-
-def tensors(d: dict) -> 'OrderedDict[str, torch.Tensor]':
-    return OrderedDict(
-        (k, v) for k, v in d.items() if isinstance(v, torch.Tensor))
-
-
-def has_resnet_root(sd: Dict, prefix: str) -> bool:
+def has_resnet_root(sd: dict, prefix: str) -> bool:
     return any(
         k.startswith(prefix) and k[len(prefix):].split('.', 1)[0] in
         RESNET_ROOTS for k in sd)
 
 
-def resnet_with_head(sd: Dict) -> bool:
+def _sd(ckpt: dict, key='state_dict') -> dict:
+    return ckpt[key] if isinstance(ckpt.get(key), dict) else {}
+
+
+def _prefixed(ckpt: dict, prefixes, key='state_dict') -> bool:
+    return any(k.startswith(prefixes) for k in _sd(ckpt, key))
+
+
+def _resnet_with_head(sd: dict) -> bool:
     """A bare ResNet plus other top-level modules (``fc`` ...); without
     extras it is a backbone-only file (already extracted)."""
     roots = {k.split('.', 1)[0] for k in sd}
@@ -69,123 +67,68 @@ def resnet_with_head(sd: Dict) -> bool:
         roots - set(RESNET_ROOTS))
 
 
-#: ContrastiveCrop ``'<method>_state'`` -> (online, momentum) prefixes
-CCROP_STATES = {
-    'moco_state': (('module.encoder_q.', 'encoder_q.'),
-                   ('module.encoder_k.', 'encoder_k.')),
-    'byol_state': (('module.encoder_q.', 'encoder_q.'),
-                   ('module.encoder_k.', 'encoder_k.')),
-    'simclr_state': (('module.', ''), None),
-    'simsiam_state': (('module.encoder.', 'encoder.'), None),
-}
+def _ccrop(method: str, online, momentum=None):
+    key = f'{method}_state'
+    return (lambda ckpt: isinstance(ckpt.get(key), dict),
+            Layout(f'contrastivecrop-{method}', f'ContrastiveCrop DDP_'
+                   f"{method}_ccrop.py ({{{key!r}, 'boxes', ...}})",
+                   (key, online), (key, momentum) if momentum else None))
 
 
-@reader
-def contrastivecrop(ckpt: dict) -> Optional[Layout]:
-    """``DDP_{moco,simclr,byol,simsiam}_ccrop.py``: ``{'<m>_state',
-    'boxes', 'optimizer_state', 'epoch'}``."""
-    for key, (online, momentum) in CCROP_STATES.items():
-        if isinstance(ckpt.get(key), dict):
-            method = key[:-len('_state')]
-            boxes = 'boxes' if isinstance(ckpt.get('boxes'),
-                                          torch.Tensor) else None
-            return Layout(
-                f'contrastivecrop-{method}', f'ContrastiveCrop DDP_{method}'
-                f"_ccrop.py ({{{key!r}, 'boxes', ...}})", (key, online),
-                (key, momentum) if momentum else None, boxes)
-    return None
-
-
-@reader
-def infomin(ckpt: dict) -> Optional[Layout]:
-    """InfoMin-style trainers (CLD's ``main_imagenet_infomin_cld.py``):
-    ``{'model', 'model_ema', 'contrast', ...}``."""
-    prefixes = ('module.encoder.', 'encoder.')
-    model = ckpt.get('model')
-    if not isinstance(model, dict) or not any(
-            has_resnet_root(model, p) for p in prefixes):
-        return None
-    ema = isinstance(ckpt.get('model_ema'), dict)
-    return Layout('infomin', "InfoMin-style trainer (CLD's main_imagenet_"
-                  "infomin_cld.py): {'model', 'model_ema', 'contrast', ...}",
-                  ('model', prefixes),
-                  ('model_ema', prefixes[::-1]) if ema else None)
-
-
-@reader
-def bare_resnet(ckpt: dict) -> Optional[Layout]:
-    """A torchvision-style ResNet with a classifier, bare or in
-    ``{'state_dict'}``."""
-    if isinstance(ckpt.get('state_dict'), dict):
-        if resnet_with_head(ckpt['state_dict']):
-            return Layout('bare-resnet', "ResNet with a classifier in "
-                          "{'state_dict'} (torchvision style)",
-                          ('state_dict', ('', )))
-    elif resnet_with_head(tensors(ckpt)):
-        return Layout('bare-resnet', 'bare ResNet state dict with a '
-                      'classifier (torchvision style)', ('', ('', )))
-    return None
-
-
-@reader
-def moco_builder(ckpt: dict) -> Optional[Layout]:
-    """facebookresearch/moco ``main_moco.py`` and CLD's
-    ``main_imagenet_moco_cld.py`` (which also pickles its optimizer and
-    argparse args)."""
-    sd = ckpt.get('state_dict')
-    if not isinstance(sd, dict) or not any(
-            k.startswith('module.encoder_q.') for k in sd):
-        return None
-    origin = ("CLD's main_imagenet_moco_cld.py (pickled optimizer and args)"
-              if 'args' in ckpt else 'facebookresearch/moco main_moco.py')
-    return Layout('moco', origin, ('state_dict', ('module.encoder_q.', )),
-                  ('state_dict', ('module.encoder_k.', )))
-
-
-@reader
-def dataparallel_resnet(ckpt: dict) -> Optional[Layout]:
-    """InvP ``main.py`` (``{'state_dict', 'memory_banks', 'neigh'}``) and
-    other ``nn.DataParallel`` / DDP-wrapped ResNets."""
-    sd = ckpt.get('state_dict')
-    if not isinstance(sd, dict) or not has_resnet_root(sd, 'module.'):
-        return None
-    origin = ("InvP main.py (nn.DataParallel ResNet, {'state_dict', "
-              "'memory_banks', 'neigh', ...})" if 'memory_banks' in ckpt else
-              'nn.DataParallel / DDP-wrapped ResNet')
-    return Layout('dataparallel-resnet', origin,
-                  ('state_dict', ('module.', )))
-
-
-@reader
-def openmmlab(ckpt: dict) -> Optional[Layout]:
-    """MMEngine runners (this package, MMPretrain, MMSelfSup 1.x) and the
-    mmcv runner of MMSelfSup 0.x / OpenSelfSup (InterCLR's release)."""
-    sd = ckpt.get('state_dict')
-    if not isinstance(sd, dict) or not any(
-            k.startswith(ONLINE_PREFIXES[:2]) for k in sd):
-        return None
-    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
-    if 'mmcv_version' in meta or 'config' in meta:
-        name, origin = 'mmselfsup-0.x', ('MMSelfSup 0.x / OpenSelfSup (mmcv '
-                                         'runner)')
-    else:
-        name, origin = 'mmengine', ('MMEngine runner (mmssl_ext, '
-                                    'MMPretrain, MMSelfSup 1.x)')
-    return Layout(name, origin, ('state_dict', ONLINE_PREFIXES[:2]),
-                  ('state_dict', MOMENTUM_PREFIXES[:5]))
+#: ``(recognises(ckpt), Layout)``, the first match wins
+READERS = (
+    # ContrastiveCrop DDP_{moco,byol,simclr,simsiam}_ccrop.py:
+    # {'<m>_state', 'boxes', 'optimizer_state', 'epoch'}
+    _ccrop('moco', ENCODER_Q, ENCODER_K),
+    _ccrop('byol', ENCODER_Q, ENCODER_K),
+    _ccrop('simclr', ('module.', '')), _ccrop('simsiam', ENCODER),
+    (lambda ckpt: any(has_resnet_root(_sd(ckpt, 'model'), p)
+                      for p in ENCODER),
+     Layout('infomin', "InfoMin-style trainer (CLD's main_imagenet_infomin_"
+            "cld.py): {'model', 'model_ema', 'contrast', ...}",
+            ('model', ENCODER), ('model_ema', ENCODER[::-1]))),
+    (lambda ckpt: _resnet_with_head(_sd(ckpt)),
+     Layout('bare-resnet', "ResNet with a classifier in {'state_dict'} "
+            '(torchvision style)', (SD, ('', )))),
+    (lambda ckpt: not isinstance(ckpt.get(SD), dict) and _resnet_with_head(
+        tensors(ckpt)),
+     Layout('bare-resnet', 'bare ResNet state dict with a classifier '
+            '(torchvision style)', ('', ('', )))),
+    (lambda ckpt: 'args' in ckpt and _prefixed(ckpt, ENCODER_Q[0]),
+     Layout('moco', "CLD's main_imagenet_moco_cld.py (pickled optimizer and "
+            'args)', (SD, ENCODER_Q[:1]), (SD, ENCODER_K[:1]))),
+    (lambda ckpt: _prefixed(ckpt, ENCODER_Q[0]),
+     Layout('moco', 'facebookresearch/moco main_moco.py',
+            (SD, ENCODER_Q[:1]), (SD, ENCODER_K[:1]))),
+    (lambda ckpt: 'memory_banks' in ckpt and has_resnet_root(_sd(ckpt),
+                                                             'module.'),
+     Layout('dataparallel-resnet', "InvP main.py (nn.DataParallel ResNet, "
+            "{'state_dict', 'memory_banks', 'neigh', ...})",
+            (SD, ('module.', )))),
+    (lambda ckpt: has_resnet_root(_sd(ckpt), 'module.'),
+     Layout('dataparallel-resnet', 'nn.DataParallel / DDP-wrapped ResNet',
+            (SD, ('module.', )))),
+    # MMSelfSup 0.x / OpenSelfSup (InterCLR's release): meta of mmcv's runner
+    (lambda ckpt: _prefixed(ckpt, ONLINE_PREFIXES[:2]) and bool(
+        {'mmcv_version', 'config'} & set(_sd(ckpt, 'meta'))),
+     Layout('mmselfsup-0.x', 'MMSelfSup 0.x / OpenSelfSup (mmcv runner)',
+            (SD, ONLINE_PREFIXES[:2]), (SD, MOMENTUM_PREFIXES[:5]))),
+    (lambda ckpt: _prefixed(ckpt, ONLINE_PREFIXES[:2]),
+     Layout('mmengine', 'MMEngine runner (mmssl_ext, MMPretrain, MMSelfSup '
+            '1.x)', (SD, ONLINE_PREFIXES[:2]), (SD, MOMENTUM_PREFIXES[:5]))),
+)
 
 
 def detect_layout(ckpt: dict) -> Optional[Layout]:
     """The layout of the first reader that recognises ``ckpt``."""
-    return next((lay for lay in map(lambda r: r(ckpt), READERS) if lay),
-                None)
+    return next((lay for test, lay in READERS if test(ckpt)), None)
 
 
 def generic_layout(ckpt: dict) -> Layout:
     """No known release: the generic prefixes in ``state_dict`` /
     ``model`` / the checkpoint itself."""
-    container = next((k for k in ('state_dict', 'model')
+    container = next((k for k in (SD, 'model')
                       if isinstance(ckpt.get(k), dict)), '')
     return Layout('generic', 'checkpoint of no known release layout',
                   (container, ONLINE_PREFIXES),
-                  (container, MOMENTUM_PREFIXES), resnet=False)
+                  (container, MOMENTUM_PREFIXES))

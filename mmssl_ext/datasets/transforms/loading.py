@@ -80,16 +80,12 @@ def to_three_channels(img: np.ndarray) -> np.ndarray:
     """H x W (gray), H x W x 1, H x W x 4 (BGRA) -> H x W x 3."""
     if img.ndim == 2:
         img = img[:, :, None]
-    if img.ndim != 3:
-        raise ValueError(f'unexpected image shape {img.shape}')
-    c = img.shape[2]
-    if c == 1:
+    if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
+        raise ValueError(f'unsupported image shape {img.shape} (channels '
+                         'must be 1, 3 or 4)')
+    if img.shape[2] == 1:
         return np.repeat(img, 3, axis=2)
-    if c == 4:
-        return np.ascontiguousarray(img[:, :, :3])
-    if c != 3:
-        raise ValueError(f'unsupported number of channels {c}')
-    return img
+    return img if img.shape[2] == 3 else np.ascontiguousarray(img[:, :, :3])
 
 
 @TRANSFORMS.register_module()

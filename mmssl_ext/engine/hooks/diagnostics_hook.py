@@ -15,12 +15,9 @@ from mmssl_ext.registry import HOOKS
 def train_set_labels(dataset) -> Optional[torch.Tensor]:
     """(N,) long ground-truth labels of a training set in ``sample_idx``
     order, or None when it has none (unlabelled images, multi-label)."""
-    getter = getattr(dataset, 'get_gt_labels', None)
-    if getter is None:
-        return None
     try:
-        labels = np.asarray(getter())
-    except (KeyError, TypeError, ValueError):
+        labels = np.asarray(dataset.get_gt_labels())
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None
     if labels.ndim != 1 or labels.dtype == object or len(labels) == 0 or (
             labels < 0).any():
@@ -59,16 +56,13 @@ class DiagnosticsHook(Hook):
         self._labels = None
 
     def before_train(self, runner) -> None:
-        model = get_ori_model(runner.model)
         self._labels = None
-        if not isinstance(model, Diagnosable):
+        if not isinstance(get_ori_model(runner.model), Diagnosable):
             return
-        labels = train_set_labels(runner.train_dataloader.dataset)
-        if labels is None:
+        self._labels = train_set_labels(runner.train_dataloader.dataset)
+        if self._labels is None:
             print_log('DiagnosticsHook: the training set has no integer '
                       'labels; no diagnostics', logger='current')
-            return
-        self._labels = labels
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:

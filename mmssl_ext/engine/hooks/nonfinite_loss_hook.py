@@ -21,11 +21,8 @@ def find_nonfinite(outputs: Optional[dict],
     Values may be tensors (any shape), lists of tensors, or numbers.
     """
     bad = []
-    if not outputs:
-        return bad
-    regex = re.compile(pattern)
-    for key, value in outputs.items():
-        if not regex.search(str(key)):
+    for key, value in (outputs or {}).items():
+        if not re.search(pattern, str(key)):
             continue
         if isinstance(value, torch.Tensor):
             finite = bool(torch.isfinite(value.detach()).all())
@@ -139,10 +136,9 @@ class NonFiniteLossHook(Hook):
         the tensors."""
         if not outputs or not getattr(self, '_after_runtime_info', False):
             return outputs
-        hub = runner.message_hub
         out = {}
         for key, value in outputs.items():
-            buf = hub.log_scalars.get(f'train/{key}')
+            buf = runner.message_hub.log_scalars.get(f'train/{key}')
             if isinstance(value, torch.Tensor) and value.numel() == 1 and \
                     buf is not None and len(buf.data[0]):
                 out[key] = float(buf.current())
@@ -152,10 +148,8 @@ class NonFiniteLossHook(Hook):
 
     @staticmethod
     def _bad_ranks(local_bad: bool) -> Sequence[int]:
-        world, rank = dist.get_world_size(), dist.get_rank()
-        if world == 1:
-            return [0] if local_bad else []
-        flags = torch.zeros(world, dtype=torch.int32)
-        flags[rank] = int(local_bad)
+        # mmengine's all_reduce is a no-op without a process group
+        flags = torch.zeros(dist.get_world_size(), dtype=torch.int32)
+        flags[dist.get_rank()] = int(local_bad)
         dist.all_reduce(flags, op='sum')
-        return [i for i in range(world) if int(flags[i])]
+        return flags.nonzero().flatten().tolist()

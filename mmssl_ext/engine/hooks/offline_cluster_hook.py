@@ -3,7 +3,7 @@ pseudo-label memory (DeepCluster; the initial clustering of ODC and
 InterCLR; InterCLR's offline labels)."""
 import copy
 import time
-from typing import Callable, Optional, Union
+from typing import Optional
 
 import torch
 from mmengine import dist
@@ -44,29 +44,21 @@ def cluster_memory(model, hook: str) -> ClusterState:
     return found[0][1]
 
 
-def cluster_size_summary(labels: torch.Tensor, k: int) -> dict:
-    """Empty count, min / max / median size of ``k`` clusters."""
-    hist = torch.bincount(labels.view(-1).long().cpu(), minlength=k)
-    return dict(
-        num_clusters=k,
-        empty=int((hist == 0).sum()),
-        min=int(hist.min()),
-        max=int(hist.max()),
-        median=float(hist.float().median()))
-
-
-def log_cluster_sizes(runner, memory: ClusterState,
-                      prefix: str = 'clusters') -> dict:
-    """Log the cluster sizes of ``memory`` (rank 0) and push them to the
-    message hub as ``train/<prefix>_{empty,min,max}`` scalars."""
-    s = cluster_size_summary(memory.labels, memory.num_clusters)
+def log_cluster_sizes(runner, memory: ClusterState) -> None:
+    """Log the empty count, min / median / max size of the clusters of
+    ``memory`` (rank 0) and push ``train/clusters_{empty,min,max}`` scalars
+    to the message hub."""
+    hist = torch.bincount(memory.labels.view(-1).long().cpu(),
+                          minlength=memory.num_clusters)
+    s = dict(empty=int((hist == 0).sum()), min=int(hist.min()),
+             max=int(hist.max()))
     print_log(
-        f'{prefix}: K={s["num_clusters"]}, empty={s["empty"]}, size '
-        f'min={s["min"]}, median={s["median"]:.1f}, max={s["max"]}',
+        f'clusters: K={memory.num_clusters}, empty={s["empty"]}, size '
+        f'min={s["min"]}, median={float(hist.float().median()):.1f}, '
+        f'max={s["max"]}',
         logger='current')
-    for key in ('empty', 'min', 'max'):
-        runner.message_hub.update_scalar(f'train/{prefix}_{key}', s[key])
-    return s
+    for key, value in s.items():
+        runner.message_hub.update_scalar(f'train/clusters_{key}', value)
 
 
 @HOOKS.register_module()
@@ -77,7 +69,8 @@ class OfflineClusterHook(Hook):
     The memory is the model's one :class:`~mmssl_ext.models.memories.
     ClusterState` module (a ``ClusterMemory`` or a ``LabelMemory``, found by
     type); the features are ``model.clustering_feature(inputs)``, the method
-    every clustering algorithm declares (or ``feature``).
+    every clustering algorithm declares
+    (:class:`~mmssl_ext.models.interfaces.Clusterable`).
 
     When: ``before_train`` if the memory holds no labels yet (a resumed or
     loaded checkpoint brings them), and after every ``interval`` training
@@ -117,8 +110,6 @@ class OfflineClusterHook(Hook):
             (``ClusterSampler.set_uniform_indices``) so that batches are
             drawn uniformly over clusters (DeepCluster); also after a
             resume.
-        feature (str | callable, optional): ``'neck'``, ``'backbone'`` or
-            ``fn(model, inputs)`` instead of ``model.clustering_feature``.
         progress (bool): show the extraction progress bar.
     """
     priority = 'NORMAL'
@@ -130,25 +121,23 @@ class OfflineClusterHook(Hook):
                  interval: Optional[int] = None,
                  reset_head: bool = False,
                  uniform_sampling: bool = False,
-                 feature: Optional[Union[str, Callable]] = None,
                  progress: bool = True) -> None:
         if not isinstance(extract_dataloader, dict):
             raise TypeError('extract_dataloader must be a dataloader config '
                             'dict')
         self.interval = check_interval('interval', interval)
-        cfg = dict(backend='auto', num_iters=20, pca_dim=-1, normalize=True,
-                   seed=0)
-        for key, v in (clustering or {}).items():
+        self.clustering = dict(backend='auto', num_iters=20, pca_dim=-1,
+                               normalize=True, seed=0)
+        for key, value in (clustering or {}).items():
             if key not in _KMEANS_KEYS:
                 raise ValueError(f'clustering.{key} is not a kmeans option; '
                                  f'valid: {_KMEANS_KEYS}')
-            cfg[key] = v
-        self.clustering = cfg
+            self.clustering[key] = value
         self.extract_dataloader_cfg = copy.deepcopy(extract_dataloader)
         self.initial = initial
         self.reset_head = reset_head
         self.uniform_sampling = uniform_sampling
-        self.feature, self.progress = feature, progress
+        self.progress = progress
         self._loader = None
 
     # ----------------------------------------------------------- helpers
@@ -157,15 +146,6 @@ class OfflineClusterHook(Hook):
             self._loader = runner.build_dataloader(
                 self.extract_dataloader_cfg, seed=runner.seed)
         return self._loader
-
-    def _feature_fn(self, model):
-        if self.feature is not None:
-            return self.feature
-        if not isinstance(model, Clusterable):
-            raise TypeError(
-                f'{type(model).__name__} declares no clustering_feature('
-                'inputs) (Clusterable): set OfflineClusterHook.feature')
-        return lambda _, inputs: model.clustering_feature(inputs)
 
     def _push_to_sampler(self, runner, memory) -> None:
         sampler = runner.train_dataloader.sampler
@@ -180,10 +160,14 @@ class OfflineClusterHook(Hook):
         """Run steps 1-4 now; returns the labels (N,)."""
         model = get_ori_model(runner.model)
         memory = cluster_memory(model, type(self).__name__)
+        if not isinstance(model, Clusterable):
+            raise TypeError(f'{type(model).__name__} declares no '
+                            'clustering_feature(inputs) (Clusterable)')
         t0 = time.perf_counter()
-        feats = extract_features(runner.model, self._dataloader(runner),
-                                 feature=self._feature_fn(model),
-                                 progress=self.progress)
+        feats = extract_features(
+            runner.model, self._dataloader(runner),
+            feature=lambda _, inputs: model.clustering_feature(inputs),
+            progress=self.progress)
         t_extract = time.perf_counter() - t0
         opts = dict(self.clustering)
         seed = int(opts.pop('seed')) + int(runner.epoch)
@@ -191,7 +175,7 @@ class OfflineClusterHook(Hook):
         if dist.get_rank() == 0:
             t0 = time.perf_counter()
             labels = kmeans(feats, memory.num_clusters, seed=seed,
-                            key='num_clusters', **opts).labels.cpu()
+                            **opts).labels.cpu()
             t_kmeans = time.perf_counter() - t0
             print_log(
                 f'k-means: {feats.shape[0]} x {feats.shape[1]} features -> '

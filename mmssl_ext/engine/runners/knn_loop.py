@@ -16,7 +16,7 @@ Config::
     train_cfg = dict(by_epoch=True, max_epochs=..., val_interval=10)
 """
 import time
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, Optional, Union
 
 import numpy as np
 import torch
@@ -81,34 +81,39 @@ class KNNValLoop(ValLoop):
         if sigma <= 0:
             raise ValueError(f'val_cfg.sigma must be > 0, got {sigma}')
         if isinstance(bank_dataloader, dict):
-            diff_rank_seed = runner._randomness_cfg.get(
-                'diff_rank_seed', False)
             bank_dataloader = runner.build_dataloader(
                 bank_dataloader, seed=runner.seed,
-                diff_rank_seed=diff_rank_seed)
+                diff_rank_seed=runner._randomness_cfg.get(
+                    'diff_rank_seed', False))
         self.bank_dataloader = bank_dataloader
         self.k, self.sigma, self.feature = k, sigma, feature
         self.chunk_size, self.num_classes = chunk_size, num_classes
 
+    #: the runner stage whose hooks :meth:`run` calls ('val' / 'test')
+    _stage = 'val'
+
+    def _bank(self):
+        """``(bank features, their labels, its name in the log)``."""
+        bank = extract_features(self.runner.model, self.bank_dataloader,
+                                self.feature)
+        return bank, _labels_of(self.bank_dataloader.dataset), 'bank'
+
     def _knn_scores(self):
-        model = self.runner.model
         t0 = time.time()
-        bank = extract_features(model, self.bank_dataloader, self.feature)
-        bank_labels = _labels_of(self.bank_dataloader.dataset)
-        query = extract_features(model, self.dataloader, self.feature)
+        bank, bank_labels, name = self._bank()
+        query = extract_features(self.runner.model, self.dataloader,
+                                 self.feature).to(bank.device)
         labels = _labels_of(self.dataloader.dataset)
         num_classes = self.num_classes or int(
             max(bank_labels.max(), labels.max()) + 1)
-        k = self.k
-        if k > bank.size(0):
-            print_log(
-                f'kNN: k={k} > bank size {bank.size(0)}; using '
-                f'k={bank.size(0)}', logger='current')
-            k = bank.size(0)
+        k = min(self.k, bank.size(0))
+        if k < self.k:
+            print_log(f'kNN: k={self.k} > {name} size {bank.size(0)}; using '
+                      f'k={k}', logger='current')
         scores = knn_classify(bank, bank_labels, query, num_classes, k=k,
                               sigma=self.sigma, chunk_size=self.chunk_size)
         print_log(
-            f'kNN: bank {tuple(bank.shape)}, queries {tuple(query.shape)}, '
+            f'kNN: {name} {tuple(bank.shape)}, queries {tuple(query.shape)}, '
             f'k={k}, sigma={self.sigma}, {time.time() - t0:.1f}s',
             logger='current')
         return scores.cpu(), labels
@@ -124,31 +129,22 @@ class KNNValLoop(ValLoop):
         order = torch.arange(total) % n
         for start in range(0, total // world, 256):
             ids = order[rank::world][start:start + 256]
-            samples: List[DataSample] = []
-            for i in ids.tolist():
-                s = DataSample().set_gt_label(int(labels[i]))
-                s.set_pred_score(scores[i])
-                samples.append(s)
-            self.evaluator.process(samples, None)
+            self.evaluator.process([
+                DataSample().set_gt_label(int(labels[i])).set_pred_score(
+                    scores[i]) for i in ids.tolist()
+            ], None)
         return self.evaluator.evaluate(n)
 
     def run(self) -> dict:
-        self.runner.call_hook('before_val')
-        self.runner.call_hook('before_val_epoch')
+        self.runner.call_hook(f'before_{self._stage}')
+        self.runner.call_hook(f'before_{self._stage}_epoch')
         metrics = self._evaluate()
-        self.runner.call_hook('after_val_epoch', metrics=metrics)
-        self.runner.call_hook('after_val')
+        self.runner.call_hook(f'after_{self._stage}_epoch', metrics=metrics)
+        self.runner.call_hook(f'after_{self._stage}')
         return metrics
 
 
 @LOOPS.register_module()
 class KNNTestLoop(KNNValLoop):
     """:class:`KNNValLoop` for ``runner.test()`` (``tools/test.py``)."""
-
-    def run(self) -> dict:
-        self.runner.call_hook('before_test')
-        self.runner.call_hook('before_test_epoch')
-        metrics = self._evaluate()
-        self.runner.call_hook('after_test_epoch', metrics=metrics)
-        self.runner.call_hook('after_test')
-        return metrics
+    _stage = 'test'

@@ -16,18 +16,14 @@ Config::
     default_hooks = dict(checkpoint=dict(type='CheckpointHook',
                          save_best='knn/top1', rule='greater'))
 """
-import time
 from typing import Callable, Optional, Union
 
 import torch
-from mmengine.logging import print_log
 from mmpretrain.utils import get_ori_model
 
-from mmssl_ext.evaluation.functional import knn_classify
 from mmssl_ext.models.memories import FeatureMemory, find_memories
 from mmssl_ext.registry import DATASETS, LOOPS
-from mmssl_ext.utils.extract import extract_features
-from .knn_loop import KNNTestLoop, KNNValLoop, _labels_of
+from .knn_loop import KNNValLoop, _labels_of
 
 
 @LOOPS.register_module()
@@ -63,16 +59,15 @@ class MemoryBankKNNValLoop(KNNValLoop):
 
     def bank_labels(self) -> torch.Tensor:
         if self._bank_labels is None:
-            if self.label_dataset is not None:
-                ds = self.label_dataset
-                if isinstance(ds, dict):
-                    ds = DATASETS.build(ds)
-            else:
+            ds = self.label_dataset
+            if ds is None:
                 ds = self.runner.train_dataloader.dataset
+            elif isinstance(ds, dict):
+                ds = DATASETS.build(ds)
             self._bank_labels = _labels_of(ds)
         return self._bank_labels
 
-    def _knn_scores(self):
+    def _bank(self):
         model = get_ori_model(self.runner.model)
         found = find_memories(model, FeatureMemory)
         if len(found) != 1:
@@ -81,29 +76,13 @@ class MemoryBankKNNValLoop(KNNValLoop):
                             f'{[n for n, _ in found] or "none"} (use '
                             'KNNValLoop otherwise)')
         name, memory = found[0]
-        t0 = time.time()
-        bank = memory.bank.detach()
         memory.check_length(self.bank_labels().numel(),
                             key=f'model.{name}.length')
-        bank_labels = self.bank_labels()
-        query = extract_features(self.runner.model, self.dataloader,
-                                 self.feature)
-        labels = _labels_of(self.dataloader.dataset)
-        num_classes = self.num_classes or int(
-            max(bank_labels.max(), labels.max()) + 1)
-        k = min(self.k, bank.size(0))
-        scores = knn_classify(bank, bank_labels, query.to(bank.device),
-                              num_classes, k=k, sigma=self.sigma,
-                              chunk_size=self.chunk_size)
-        print_log(
-            f'kNN over the memory bank: bank {tuple(bank.shape)}, queries '
-            f'{tuple(query.shape)}, k={k}, sigma={self.sigma}, '
-            f'{time.time() - t0:.1f}s', logger='current')
-        return scores.cpu(), labels
+        return memory.bank.detach(), self.bank_labels(), 'memory bank'
 
 
 @LOOPS.register_module()
 class MemoryBankKNNTestLoop(MemoryBankKNNValLoop):
     """:class:`MemoryBankKNNValLoop` for ``runner.test()``; set
     ``label_dataset`` (there is no training loop to read labels from)."""
-    run = KNNTestLoop.run
+    _stage = 'test'

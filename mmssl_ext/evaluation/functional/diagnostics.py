@@ -47,10 +47,7 @@ def cluster_quality(pred: torch.Tensor,
     outer = (cont.sum(1, keepdim=True) * cont.sum(0, keepdim=True))[nz]
     mi = (pij * (pij * n * n / outer.double()).log()).sum()
     denom = (hp + ht) / 2
-    if float(denom) == 0.0:
-        nmi = 1.0
-    else:
-        nmi = float((mi / denom).clamp(0, 1))
+    nmi = 1.0 if float(denom) == 0.0 else float((mi / denom).clamp(0, 1))
     purity = float(cont.max(1).values.sum()) / n
     return dict(nmi=nmi, purity=purity, num_nonempty=float(kp))
 

@@ -71,7 +71,6 @@ def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor,
     out = {}
     labels = labels.to(scores.device).view(-1, 1)
     for k in topk:
-        kk = min(k, scores.size(1))
-        pred = scores.topk(kk, dim=1).indices
+        pred = scores.topk(min(k, scores.size(1)), dim=1).indices
         out[f'top{k}'] = (pred == labels).any(1).float().mean().item() * 100
     return out

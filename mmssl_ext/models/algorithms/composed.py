@@ -30,6 +30,7 @@ One step (:meth:`Composition.loss`)::
 so every branch reads the state (queue, memories) the framework's loss saw,
 and every state update happens after all the terms.
 """
+import functools
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -206,9 +207,7 @@ class Composition:
         return out
 
 
-_COMPOSED: Dict[type, type] = {}
-
-
+@functools.lru_cache(maxsize=None)
 def composed_class(base: type) -> type:
     """``Composed<Base>``: the subclass of the framework class ``base`` that
     carries branches (one class per base, created once)."""
@@ -220,15 +219,12 @@ def composed_class(base: type) -> type:
         framework_of(base)
     except TypeError as e:
         raise TypeError(f'model.base.type={base.__name__}: {e}') from None
-    if base not in _COMPOSED:
-        name = f'Composed{base.__name__}'
-        _COMPOSED[base] = type(
-            name, (Composition, base), {
-                '__module__': __name__,
-                '__qualname__': name,
-                '__doc__': f'{base.__name__} plus branches (ComposedSSL).'
-            })
-    return _COMPOSED[base]
+    name = f'Composed{base.__name__}'
+    return type(name, (Composition, base), {
+        '__module__': __name__,
+        '__qualname__': name,
+        '__doc__': f'{base.__name__} plus branches (ComposedSSL).'
+    })
 
 
 def ComposedSSL(base: dict,
@@ -273,11 +269,9 @@ def ComposedSSL(base: dict,
         base['data_preprocessor'] = data_preprocessor
     if init_cfg is not None:
         base['init_cfg'] = init_cfg
-    return composed_class(cls)(
-        branches=branches,
-        base_loss_weight=base_loss_weight,
-        base_loss_key=base_loss_key,
-        **base)
+    return composed_class(cls)(branches=branches,
+                               base_loss_weight=base_loss_weight,
+                               base_loss_key=base_loss_key, **base)
 
 
 MODELS.register_module(name='ComposedSSL', module=ComposedSSL)

@@ -57,6 +57,8 @@ class PseudoLabelClassifier(SelfSupervisor):
         reweight_pow (float, optional): exponent of the inverse-frequency
             class weights; None for uniform weights.
     """
+    #: what ``memory`` must build (a TypeError names it otherwise)
+    memory_kind = ClusterState
 
     def __init__(self,
                  backbone: dict,
@@ -66,12 +68,8 @@ class PseudoLabelClassifier(SelfSupervisor):
                  with_sobel: bool = False,
                  reweight_pow: Optional[float] = None,
                  **kwargs):
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            **kwargs)
-        self.memory = build_memory(memory, ClusterState)
+        super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
+        self.memory = build_memory(memory, self.memory_kind)
         k = self.memory.num_clusters
         head_k = getattr(self.head, 'num_classes', k)
         if head_k != k:
@@ -81,7 +79,6 @@ class PseudoLabelClassifier(SelfSupervisor):
             raise ValueError(f'reweight_pow={reweight_pow} must be >= 0 or '
                              'None')
         self.reweight_pow = reweight_pow
-        self.with_sobel = with_sobel
         self.sobel = Sobel() if with_sobel else None
 
     # ---------------------------------------------------------- features
@@ -92,10 +89,7 @@ class PseudoLabelClassifier(SelfSupervisor):
     def diagnostics(self, true_labels: torch.Tensor) -> Dict[str, float]:
         """NMI and purity of the pseudo-labels against the true labels
         (:class:`~mmssl_ext.engine.hooks.DiagnosticsHook`; monitoring)."""
-        from mmssl_ext.evaluation.functional import pseudo_label_quality
-        if not self.memory.is_initialized():
-            return {}
-        return pseudo_label_quality(self.memory.labels, true_labels)
+        return self.memory.label_quality(true_labels)
 
     @torch.no_grad()
     def reset_head(self, seed: int = 0) -> None:

@@ -70,11 +70,7 @@ class NPID(SelfSupervisor):
                  ensure_neg: bool = False,
                  seed: int = 0,
                  **kwargs):
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            **kwargs)
+        super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
         if neg_num is not None and neg_num < 1:
             raise ValueError(f'neg_num={neg_num} must be >= 1 (or None for '
                              'the full softmax)')
@@ -87,11 +83,6 @@ class NPID(SelfSupervisor):
         if ensure_neg and self.memory.length < 2:
             raise ValueError('ensure_neg=True needs memory.length >= 2')
 
-    def sample_idx(self, data_samples, device=None) -> torch.Tensor:
-        """The batch's data-set indices, checked against the memory."""
-        return get_sample_idx(data_samples, device=device,
-                              length=self.memory.length)
-
     def _sample_negatives(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, neg_num) uniform bank indices from a generator on the bank's
         device seeded with (``seed``, rank, ``num_iters``): different on
@@ -103,14 +94,12 @@ class NPID(SelfSupervisor):
         dev = self.memory.bank.device
         g = seeded_generator(self.seed, dist.get_rank(),
                              host_scalar(self, 'num_iters'), device=dev)
-        if not self.ensure_neg:
-            neg = torch.randint(0, n, (idx.numel(), self.neg_num),
-                                generator=g, device=dev)
-        else:
-            # uniform over the other n - 1 rows in one draw (no redraw
-            # loop reading the conflicts back): r in [0, n - 1), skip idx
-            neg = torch.randint(0, n - 1, (idx.numel(), self.neg_num),
-                                generator=g, device=dev)
+        # ensure_neg: uniform over the other n - 1 rows in one draw (no
+        # redraw loop reading the conflicts back): r in [0, n - 1), skip idx
+        neg = torch.randint(0, n - 1 if self.ensure_neg else n,
+                            (idx.numel(), self.neg_num), generator=g,
+                            device=dev)
+        if self.ensure_neg:
             neg += (neg >= idx.to(dev).unsqueeze(1)).long()
         return neg.to(idx.device)
 
@@ -132,7 +121,7 @@ class NPID(SelfSupervisor):
             pos = (f * pos_feat.to(f)).sum(1, keepdim=True)
             neg = torch.bmm(bank[neg_idx].to(f), f.unsqueeze(2)).squeeze(2)
             losses.append(self.head.loss(pos, neg))
-        return losses[0] if len(losses) == 1 else sum(losses) / len(losses)
+        return sum(losses) / len(losses)
 
     @torch.no_grad()
     def update_memory(self, feats: List[torch.Tensor],
@@ -149,13 +138,12 @@ class NPID(SelfSupervisor):
              data_samples: List[DataSample]) -> SiameseStep:
         """One NPID step (:class:`SiameseStep`): the instance loss of every
         view against the bank; ``commit`` writes the bank."""
-        views = list(inputs) if isinstance(inputs, (list, tuple)) else [
-            inputs
-        ]
+        views = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         features = {v: self.backbone(x) for v, x in enumerate(views)}
         outs = {v: self.neck(f) for v, f in features.items()}
         feats = [F.normalize(outs[v][0], dim=1) for v in range(len(views))]
-        idx = self.sample_idx(data_samples, device=feats[0].device)
+        idx = get_sample_idx(data_samples, device=feats[0].device,
+                             length=self.memory.length)
         return SiameseStep(
             loss=self.instance_loss(feats, idx),
             online=[outs[v][0] for v in range(len(views))],

@@ -37,13 +37,11 @@ class ODC(PseudoLabelClassifier):
             class weights. Defaults to 0.5 (ODC).
     """
 
+    memory_kind = ClusterMemory  # updated online
+
     def __init__(self, *args, reweight_pow: Optional[float] = 0.5,
                  **kwargs):
         super().__init__(*args, reweight_pow=reweight_pow, **kwargs)
-        if not isinstance(self.memory, ClusterMemory):
-            raise TypeError('ODC updates its memory online: model.memory '
-                            'must be a ClusterMemory, got '
-                            f'{type(self.memory).__name__}')
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:

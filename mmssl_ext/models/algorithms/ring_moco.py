@@ -1,18 +1,16 @@
 """MoCo with a ring-buffer queue: the MoCo v1/v2 instance branch that
 InterCLR and CLD build on."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model import ExponentialMovingAverage
-from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.structures import DataSample
 
 from mmssl_ext.registry import MODELS
 from ..memories import FeatureQueue
 from .base import SelfSupervisor
-from .siamese import SiameseStep
+from .siamese import SiameseStep, moco_step
 
 
 @MODELS.register_module()
@@ -76,96 +74,27 @@ class RingMoCo(SelfSupervisor):
         if key_view not in range(max(self.num_views)):
             raise ValueError(f'model.key_view={key_view!r} must be in '
                              f'[0, {max(self.num_views)})')
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            **kwargs)
+        super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
         self.key_view = key_view
         self.shuffle_bn = bool(shuffle_bn)
         self.encoder_k = ExponentialMovingAverage(
             nn.Sequential(self.backbone, self.neck), momentum)
         self.queue = FeatureQueue(queue_len, feat_dim)
 
-    def split_views(
-            self, inputs: List[torch.Tensor]
-    ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
-        """``(key view, [query views])`` of a batch."""
-        views = list(inputs) if isinstance(inputs, (list, tuple)) else [
-            inputs
-        ]
+    def step(self, inputs: List[torch.Tensor],
+             data_samples: Optional[list] = None) -> SiameseStep:
+        """One MoCo step (:func:`~mmssl_ext.models.algorithms.siamese.
+        moco_step`): the momentum update, the loss; ``commit`` enqueues the
+        keys."""
+        views = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if len(views) not in self.num_views:
             raise ValueError(
                 f'{type(self).__name__} needs '
                 f'{" or ".join(map(str, self.num_views))} views per sample, '
                 f'got {len(views)}: set dict(type=\'MultiView\', num_views='
                 f'{self.num_views[0]}) in the train pipeline')
-        return views[self.key_view], [
-            v for i, v in enumerate(views) if i != self.key_view
-        ]
-
-    @torch.no_grad()
-    def momentum_backbone(self, x: torch.Tensor):
-        """The momentum backbone's output on ``x`` shuffled across ranks,
-        and the function that puts rows back in the batch order."""
-        if not self.shuffle_bn:
-            return self.encoder_k.module[0](x), lambda t: t
-        x, idx_unshuffle = batch_shuffle_ddp(x)
-        return self.encoder_k.module[0](x), lambda t: batch_unshuffle_ddp(
-            t, idx_unshuffle)
-
-    @torch.no_grad()
-    def keys_of(self, feats, restore) -> torch.Tensor:
-        """Normalised keys (batch order) from the momentum backbone's
-        output ``(feats, restore)``."""
-        return F.normalize(restore(self.encoder_k.module[1](feats)[0]),
-                           dim=1)
-
-    def contrast(self, queries: List[torch.Tensor], k: torch.Tensor,
-                 negatives: torch.Tensor) -> torch.Tensor:
-        """``mean_v CE([q_v . k, q_v . Q^T] / tau, 0)`` of normalised
-        queries against the keys and the negatives."""
-        return sum(
-            self.head.loss(
-                torch.einsum('nc,nc->n', [q, k]).unsqueeze(-1),
-                torch.einsum('nc,kc->nk', [q, negatives]))
-            for q in queries) / len(queries)
-
-    def step(self, inputs: List[torch.Tensor],
-             data_samples: Optional[list] = None) -> SiameseStep:
-        """One MoCo step (:class:`SiameseStep`): the momentum update, the
-        loss; ``commit`` enqueues the keys."""
-        x_k, x_qs = self.split_views(inputs)
-        views = [v for v in range(len(inputs)) if v != self.key_view]
-        features = {v: self.backbone(x) for v, x in zip(views, x_qs)}
-        outs = {v: self.neck(features[v]) for v in views}
-        with torch.no_grad():
-            self.encoder_k.update_parameters(
-                nn.Sequential(self.backbone, self.neck))
-        feats, restore = self.momentum_backbone(x_k)
-        k = self.keys_of(feats, restore)
-        negatives = self.queue()
-        queries = {v: F.normalize(outs[v][0], dim=1) for v in views}
-        step = SiameseStep(
-            loss=self.contrast([queries[v] for v in views], k, negatives),
-            online=[outs[v][0] for v in views],
-            targets={self.key_view: k},
-            negatives=negatives,
-            commit=lambda: self.queue.enqueue(k),
-            framework='moco',
-            views=views,
-            pair=(views[0], self.key_view),
-            features=features,
-            neck_outs=outs,
-            target_features={self.key_view: (feats, restore)},
-            queries=queries)
-
-        def target_fn(v):
-            step.target_features[v] = self.momentum_backbone(inputs[v])
-            return self.keys_of(*step.target_features[v])
-
-        step.target_fn = target_fn
-        return step
+        return moco_step(self, views, self.queue(), self.queue.enqueue,
+                         self.key_view, self.shuffle_bn)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:

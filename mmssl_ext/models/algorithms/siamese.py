@@ -14,9 +14,11 @@ This package's frameworks (:class:`~mmssl_ext.models.algorithms.RingMoCo`,
 (``model.step(inputs, data_samples)``; their ``loss()`` is the step and its
 commit). MMPretrain's ``MoCo``, ``SimCLR``, ``BYOL`` and ``SimSiam`` return
 the loss only, so the adapters below -- the one place that reads their
-internals (``_create_buffer``, ``_dequeue_and_enqueue``, ``encoder_k``,
-``target_net``, ``queue``) -- re-express each ``loss()`` from its parts,
-operation for operation. ``tests/test_models/test_algorithms/
+internals (``_dequeue_and_enqueue``, ``encoder_k``, ``target_net``,
+``queue``) -- re-express each ``loss()`` from its parts,
+operation for operation. MoCo's step, :func:`moco_step`, is one for
+MMPretrain's ``MoCo`` (its adapter passes the queue and its enqueue) and
+RingMoCo (its ring buffer). ``tests/test_models/test_algorithms/
 test_siamese.py`` checks every step against the framework's own ``loss()``
 bit for bit, and each upstream member the adapters rely on (the canaries).
 """
@@ -108,19 +110,16 @@ class SiameseStep:
             self.targets[view] = self.target_fn(view)
         return self.targets[view]
 
-    def _check_view(self, view: int) -> None:
-        if not 0 <= view < len(self.inputs):
-            raise ValueError(f'view {view} does not exist: the batch has '
-                             f'{len(self.inputs)} view(s); set '
-                             "dict(type='MultiView', num_views=...) in the "
-                             'train pipeline')
-
     def feature(self, view: int) -> Any:
         """The online backbone's output on ``view`` (with gradient); a view
         the framework did not run through the online encoder (MoCo's key)
         is run now, once."""
         if view not in self.features:
-            self._check_view(view)
+            if not 0 <= view < len(self.inputs):
+                raise ValueError(f'view {view} does not exist: the batch has '
+                                 f'{len(self.inputs)} view(s); set '
+                                 "dict(type='MultiView', num_views=...) in "
+                                 'the train pipeline')
             self.features[view] = self.model.backbone(self.inputs[view])
         return self.features[view]
 
@@ -142,49 +141,68 @@ class SiameseStep:
         return self.queries[view]
 
 
-def _moco_keys(model: MoCo, x: torch.Tensor):
-    """Normalised momentum keys of ``x`` in batch order and
-    ``(momentum backbone output, restore)``."""
-    with torch.no_grad():
-        x, idx_unshuffle = batch_shuffle_ddp(x)
-        feats = model.encoder_k.module[0](x)
-        k = F.normalize(model.encoder_k.module[1](feats)[0], dim=1)
-        k = batch_unshuffle_ddp(k, idx_unshuffle)
-    return k, (feats, lambda t: batch_unshuffle_ddp(t, idx_unshuffle))
+def moco_step(model: nn.Module, views: List[torch.Tensor],
+              negatives: torch.Tensor, enqueue: Callable[[torch.Tensor], None],
+              key_view: int = 1, shuffle: bool = True) -> SiameseStep:
+    """MoCo's step, of MMPretrain's ``MoCo`` and of RingMoCo: view
+    ``key_view`` is the key, every other view a query::
 
+        q_v = normalize(neck(backbone(x_v))[0])
+        k = normalize(neck_k(backbone_k(x_key))[0])     # momentum encoder
+        L = mean_v CE([q_v . k, q_v . negatives^T] / tau, 0)  # ``head``
 
-def _moco(model: MoCo, inputs: List[torch.Tensor], data_samples=None):
-    b = model.backbone(inputs[0])
-    out = model.neck(b)
-    z = out[0]
-    q = F.normalize(z, dim=1)
+    The momentum encoder (``model.encoder_k``, an EMA of ``backbone +
+    neck``) is updated first; keys are computed on the batch shuffled across
+    ranks (``batch_shuffle_ddp``) if ``shuffle``; ``negatives`` (K, D) are
+    normalised; ``commit`` is ``enqueue(k)``."""
+    qviews = [v for v in range(len(views)) if v != key_view]
+    features = {v: model.backbone(views[v]) for v in qviews}
+    outs = {v: model.neck(features[v]) for v in qviews}
     with torch.no_grad():
         model.encoder_k.update_parameters(
             nn.Sequential(model.backbone, model.neck))
-    k, tf = _moco_keys(model, inputs[1])
-    queue = model.queue.clone().detach()
-    l_pos = torch.einsum('nc,nc->n', [q, k]).unsqueeze(-1)
-    l_neg = torch.einsum('nc,ck->nk', [q, queue])
-    step = SiameseStep(
-        loss=model.head.loss(l_pos, l_neg),
-        online=[z],
-        targets={1: k},
-        negatives=queue.t(),
-        commit=lambda: model._dequeue_and_enqueue(k),
+    target_features = {}
+
+    @torch.no_grad()
+    def keys(v):  # normalised momentum keys of view v, in batch order
+        x, idx = batch_shuffle_ddp(views[v]) if shuffle else (views[v], None)
+        feats = model.encoder_k.module[0](x)
+
+        def restore(t):  # rows computed from ``feats`` in batch order
+            return t if idx is None else batch_unshuffle_ddp(t, idx)
+
+        target_features[v] = (feats, restore)
+        return F.normalize(restore(model.encoder_k.module[1](feats)[0]),
+                           dim=1)
+
+    k = keys(key_view)
+    queries = {v: F.normalize(outs[v][0], dim=1) for v in qviews}
+    loss = sum(
+        model.head.loss(
+            torch.einsum('nc,nc->n', [q, k]).unsqueeze(-1),
+            torch.einsum('nc,kc->nk', [q, negatives]))
+        for q in queries.values()) / len(queries)
+    return SiameseStep(
+        loss=loss,
+        online=[outs[v][0] for v in qviews],
+        targets={key_view: k},
+        negatives=negatives,
+        commit=lambda: enqueue(k),
+        target_fn=keys,
         framework='moco',
-        views=[0],
-        features={0: b},
-        neck_outs={0: out},
-        target_features={1: tf},
-        queries={0: q})
+        views=qviews,
+        pair=(qviews[0], key_view),
+        features=features,
+        neck_outs=outs,
+        target_features=target_features,
+        queries=queries)
 
-    def target_fn(v):
-        key, feats = _moco_keys(model, inputs[v])
-        step.target_features[v] = feats
-        return key
 
-    step.target_fn = target_fn
-    return step
+def _moco(model: MoCo, inputs: List[torch.Tensor], data_samples=None):
+    """MMPretrain's MoCo: view 0 the query, view 1 the key, the (D, L)
+    queue and its ``_dequeue_and_enqueue``."""
+    return moco_step(model, inputs[:2], model.queue.clone().detach().t(),
+                     model._dequeue_and_enqueue)
 
 
 def _simclr(model: SimCLR, inputs: List[torch.Tensor], data_samples=None):
@@ -246,35 +264,33 @@ def _latent(model, inputs: List[torch.Tensor], data_samples=None):
         features=features, neck_outs=outs)
 
 
-#: MMPretrain's framework classes -> (name, step adapter); the first class
-#: of the model's MRO found here is used. This package's frameworks
-#: (RingMoCo, NPID) return their step themselves: ``framework`` names them,
-#: ``step(inputs, data_samples)`` computes it.
-ADAPTERS = {
-    MoCo: ('moco', _moco),
-    SimCLR: ('simclr', _simclr),
-    BYOL: ('byol', _latent),
-    SimSiam: ('simsiam', _latent),
-}
+#: MMPretrain's framework classes -> their step adapter; the first class of
+#: the model's MRO found here is used, its name in lower case is the
+#: framework's. This package's frameworks (RingMoCo, NPID) return their step
+#: themselves: ``framework`` names them, ``step(inputs, data_samples)``
+#: computes it.
+ADAPTERS = {MoCo: _moco, SimCLR: _simclr, BYOL: _latent, SimSiam: _latent}
 
 
-def _adapter(cls: type):
-    return next((ADAPTERS[c] for c in cls.__mro__ if c in ADAPTERS), None)
+def _own(cls: type) -> bool:
+    return isinstance(getattr(cls, 'framework', None), str)
+
+
+def _adapted(cls: type) -> Optional[type]:
+    return next((c for c in cls.__mro__ if c in ADAPTERS), None)
 
 
 def framework_of(model) -> str:
     """The framework name of ``model`` (a class or an instance): ``'moco'``,
     ``'simclr'``, ``'byol'``, ``'simsiam'`` or ``'npid'``."""
     cls = model if isinstance(model, type) else type(model)
-    own = getattr(cls, 'framework', None)
-    if isinstance(own, str):
-        return own
-    adapter = _adapter(cls)
-    if adapter is None:
+    if _own(cls):
+        return cls.framework
+    if _adapted(cls) is None:
         raise TypeError(
             f'{cls.__name__} is not one of the two-view frameworks '
             f"{['RingMoCo', 'NPID'] + [c.__name__ for c in ADAPTERS]}")
-    return adapter[0]
+    return _adapted(cls).__name__.lower()
 
 
 def siamese_step(model: nn.Module,
@@ -286,17 +302,15 @@ def siamese_step(model: nn.Module,
     (momentum encoders)."""
     name = framework_of(model)
     views = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-    if name == 'npid':
-        step = model.step(views, data_samples)
-    elif len(views) < 2:
+    if name != 'npid' and len(views) < 2:
         raise ValueError(
             f'{type(model).__name__} needs two views per sample, got '
             f"{len(views)}: set dict(type='MultiView', num_views=2) in the "
             'train pipeline')
-    elif isinstance(getattr(type(model), 'framework', None), str):
+    if _own(type(model)):
         step = model.step(views, data_samples)
     else:
-        step = _adapter(type(model))[1](model, views, data_samples)
+        step = ADAPTERS[_adapted(type(model))](model, views, data_samples)
     step.model = model
     step.inputs = views
     return step

@@ -24,10 +24,9 @@ from typing import Optional
 from mmpretrain.models.selfsup import BYOL, SimCLR, SimSiam
 
 from mmssl_ext.registry import MODELS
-from ..algorithms.composed import Composition
+from ..algorithms.composed import Composition, check_weight
 from ..algorithms.ring_moco import RingMoCo
 
-__all__ = ['BSIMMixin', 'BSIMSimCLR', 'BSIMMoCo', 'BSIMBYOL', 'BSIMSimSiam']
 
 _FLAT_KEYS = ('mix_mode', 'p_mixup', 'alpha', 'pairing', 'mixed_view',
               'symmetric_mix', 'beta_weight')
@@ -52,10 +51,11 @@ class BSIMMixin(Composition):
                 f'{name}: {flat} are settings of the mixture term: write '
                 'them as model.mixture=dict(...)')
         cfg = dict(mixture or {})
-        branch = dict(type='MixtureBranch',
-                      loss_weight=cfg.pop('beta_weight', 1.0),
-                      key_prefix=f'{name}: mixture.',
-                      weight_key='beta_weight', **cfg)
+        # beta_weight enters here (the branch calls it loss_weight)
+        beta = check_weight(cfg.pop('beta_weight', 1.0),
+                            f'{name}: mixture.beta_weight')
+        branch = dict(type='MixtureBranch', loss_weight=beta,
+                      key_prefix=f'{name}: mixture.', **cfg)
         super().__init__(*args, branches=[branch], base_loss_key='loss_base',
                          **kwargs)
 

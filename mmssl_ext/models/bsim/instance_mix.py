@@ -33,11 +33,6 @@ import torch
 MIX_MODES = ('mixup', 'cutmix', 'both')
 PAIRINGS = ('reverse', 'random')
 
-__all__ = [
-    'MIX_MODES', 'PAIRINGS', 'MixParams', 'InstanceMixer', 'sample_beta',
-    'cutmix_box', 'box_lambda', 'mixup', 'cutmix', 'partner_index'
-]
-
 
 def sample_beta(alpha: float,
                 generator: Optional[torch.Generator] = None) -> float:
@@ -122,19 +117,15 @@ class MixParams:
         mode (str): ``'mixup'`` or ``'cutmix'``.
         perm (Tensor): partner index ``j`` (B,), on the batch's device.
         box (tuple, optional): cutmix box ``(y1, y2, x1, x2)``.
-        pairing (str): ``'reverse'`` or ``'random'``.
+        pairing (str): ``'reverse'`` (an involution, ``j(j(i)) = i``: the
+            mixture in the reversed order is a row permutation of the
+            mixture) or ``'random'``.
     """
     lam: float
     mode: str
     perm: torch.Tensor
     box: Optional[Tuple[int, int, int, int]] = None
     pairing: str = 'reverse'
-
-    @property
-    def is_involution(self) -> bool:
-        """``j(j(i)) = i`` is guaranteed (reverse pairing): the mixture in
-        the reversed order is then a row permutation of the mixture."""
-        return self.pairing == 'reverse'
 
 
 class InstanceMixer:
@@ -229,9 +220,7 @@ class InstanceMixer:
             partner = x.flip(0)  # no gather index needed
         else:
             partner = x.index_select(0, params.perm.to(x.device))
-        base = x
-        if mirror:
-            base, partner = partner, base
+        base, partner = (partner, x) if mirror else (x, partner)
         if params.mode == 'mixup':
             return mixup(base, partner, params.lam)
         return cutmix(base, partner, params.box)

@@ -25,18 +25,8 @@ from typing import Callable, Optional, Union
 import torch
 import torch.nn.functional as F
 
-__all__ = [
-    'infonce', 'cosine_distance', 'joint_contrastive_loss',
-    'joint_distance_loss', 'weighted_pair'
-]
 
 Lam = Union[float, torch.Tensor]
-
-
-def weighted_pair(loss_a: torch.Tensor, loss_b: torch.Tensor,
-                  lam: Lam) -> torch.Tensor:
-    """``lam * loss_a + (1 - lam) * loss_b``."""
-    return lam * loss_a + (1 - lam) * loss_b
 
 
 def infonce(pos: torch.Tensor, neg: torch.Tensor,
@@ -97,7 +87,7 @@ def joint_contrastive_loss(query: torch.Tensor,
     neg = query @ negatives.t()
     if neg_mask is not None:
         neg = neg.masked_fill(neg_mask, float('-inf'))
-    return weighted_pair(criterion(pos_a, neg), criterion(pos_b, neg), lam)
+    return lam * criterion(pos_a, neg) + (1 - lam) * criterion(pos_b, neg)
 
 
 def joint_distance_loss(pred: torch.Tensor,
@@ -122,6 +112,5 @@ def joint_distance_loss(pred: torch.Tensor,
     """
     if distance is None:
         distance = cosine_distance
-    return weighted_pair(
-        distance(pred, target_a.detach()), distance(pred, target_b.detach()),
-        lam)
+    return lam * distance(pred, target_a.detach()) + (1 - lam) * distance(
+        pred, target_b.detach())

@@ -16,7 +16,7 @@ them the framework's way, from the framework's step:
   BYOL writes its own loss). Targets: the target network's projections
   (BYOL) or the online projections, detached (SimSiam).
 """
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ from mmengine.dist import all_gather, get_rank
 from mmssl_ext.registry import MODELS
 from ..algorithms.composed import BaseBranch
 from ..algorithms.siamese import SiameseStep, framework_of
-from .instance_mix import InstanceMixer, MixParams
+from .instance_mix import InstanceMixer
 from .joint_loss import joint_contrastive_loss, joint_distance_loss
 
 MIXED_VIEWS = ('a', 'both')
@@ -34,8 +34,6 @@ MIXED_VIEWS = ('a', 'both')
 #: ``src_a`` (weight ``lam``) and ``src_b`` (weight ``1 - lam``)
 Term = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor, float],
                 torch.Tensor]
-
-__all__ = ['MixtureBranch']
 
 
 def _targets(step: SiameseStep,
@@ -151,7 +149,6 @@ class MixtureBranch(BaseBranch):
         symmetric_mix (bool): add the reversed-order mixture term. Defaults
             to False.
         key_prefix (str): prefix of the config keys in error messages.
-        weight_key (str): the name of ``loss_weight`` in error messages.
     """
     loss_keys = ('loss_bsim', 'bsim_lambda', 'bsim_mixup')
 
@@ -164,16 +161,11 @@ class MixtureBranch(BaseBranch):
                  mixed_view: str = 'a',
                  symmetric_mix: bool = False,
                  key_prefix: str = 'MixtureBranch: ',
-                 weight_key: str = 'loss_weight',
                  init_cfg=None) -> None:
-        super().__init__(loss_weight, key=key_prefix + weight_key,
+        super().__init__(loss_weight, key=f'{key_prefix}loss_weight',
                          init_cfg=init_cfg)
-        self.mixer = InstanceMixer(
-            mix_mode=mix_mode,
-            alpha=alpha,
-            p_mixup=p_mixup,
-            pairing=pairing,
-            key_prefix=key_prefix)
+        self.mixer = InstanceMixer(mix_mode, alpha, p_mixup, pairing,
+                                   key_prefix=key_prefix)
         if mixed_view not in MIXED_VIEWS:
             raise ValueError(f'{key_prefix}mixed_view must be one of '
                              f'{MIXED_VIEWS}, got {mixed_view!r}')
@@ -202,34 +194,29 @@ class MixtureBranch(BaseBranch):
                 'SimCLR, BYOL or SimSiam score their views; '
                 f'{type(model).__name__} ({framework}) is none of them')
 
-    def mixture_loss(self, views: List[torch.Tensor],
-                     encode: Callable[[torch.Tensor], torch.Tensor],
-                     term: Term) -> Tuple[torch.Tensor, MixParams]:
-        """``L_BSIM`` (unweighted) of the batch ``views`` and its
-        :class:`MixParams`; ``encode`` maps images to projections (with
-        gradient)."""
+    def loss(self, model, step: SiameseStep,
+             data_samples) -> Dict[str, torch.Tensor]:
+        term = TERMS[step.framework](model, step, self)
+        views = step.inputs
         x0 = views[0]
         params = self.mixer.sample(x0.size(0), x0.shape[-2:], x0.device)
         idx = torch.arange(x0.size(0), device=x0.device)
+
+        def encode(x):  # projections of the mixtures, with gradient
+            return model.neck(model.backbone(x))[0]
+
         terms = []
         for v in self.view_ids:
             z = encode(self.mixer.apply(views[v], params))
             terms.append(term(v, z, idx, params.perm, params.lam))
             if self.symmetric_mix:
-                if params.is_involution:
+                if params.pairing == 'reverse':  # j(j(i)) = i
                     z_rev = z.index_select(0, params.perm)
                 else:
                     z_rev = encode(
                         self.mixer.apply(views[v], params, mirror=True))
                 terms.append(term(v, z_rev, params.perm, idx, params.lam))
         loss = terms[0] if len(terms) == 1 else sum(terms) / len(terms)
-        return loss, params
-
-    def loss(self, model, step: SiameseStep,
-             data_samples) -> Dict[str, torch.Tensor]:
-        term = TERMS[step.framework](model, step, self)
-        loss, params = self.mixture_loss(
-            step.inputs, lambda x: model.neck(model.backbone(x))[0], term)
         # no 'loss' in the diagnostics' keys: logged, not optimised;
         # torch.full launches a fill, no host -> device copy
         dev = loss.device

@@ -25,14 +25,14 @@ from ..algorithms.composed import Composition
 from ..algorithms.npid import NPID
 from ..algorithms.ring_moco import RingMoCo
 
-__all__ = ['NPIDCLD', 'MoCoCLD']
 
-
-def _neck_out_dim(neck) -> Optional[int]:
-    """Output dim of a :class:`CLDNeck`'s instance projection (None for
-    other necks)."""
+def _check_neck_dim(neck, dim: int, key: str) -> None:
+    """Raise unless ``dim`` (the config value ``key``) equals the output dim
+    of a :class:`CLDNeck`'s instance projection (other necks: no check)."""
     out = getattr(getattr(neck, 'inst_proj', None), 'out_features', None)
-    return None if out is None else int(out)
+    if out is not None and out != dim:
+        raise ValueError(f'{key}={dim} must equal '
+                         f'model.neck.out_channels={out}')
 
 
 def _group_branches(group_head) -> list:
@@ -44,7 +44,7 @@ def _group_branches(group_head) -> list:
             'type', '')).split('.')[-1] != 'GroupBranch':
         raise TypeError('model.group_head must be a GroupBranch config, '
                         f'got {group_head!r}')
-    return [dict(dict(neck=None), **group_head)]
+    return [dict(group_head)]
 
 
 @MODELS.register_module()
@@ -112,11 +112,8 @@ class NPIDCLD(Composition, NPID):
             **kwargs,
             branches=_group_branches(group_head),
             base_loss_key='loss_inst')
-        out_dim = _neck_out_dim(self.neck)
-        if out_dim is not None and out_dim != self.memory.feat_dim:
-            raise ValueError(
-                f'model.memory.feat_dim={self.memory.feat_dim} must equal '
-                f'model.neck.out_channels={out_dim}')
+        _check_neck_dim(self.neck, self.memory.feat_dim,
+                        'model.memory.feat_dim')
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
@@ -175,7 +172,4 @@ class MoCoCLD(Composition, RingMoCo):
                          key_view=key_view, num_views=3, feat_dim=feat_dim,
                          branches=_group_branches(group_head),
                          base_loss_key='loss_inst', **kwargs)
-        out_dim = _neck_out_dim(self.neck)
-        if out_dim is not None and out_dim != feat_dim:
-            raise ValueError(f'model.feat_dim={feat_dim} must equal '
-                             f'model.neck.out_channels={out_dim}')
+        _check_neck_dim(self.neck, feat_dim, 'model.feat_dim')

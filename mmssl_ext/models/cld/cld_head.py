@@ -31,11 +31,10 @@ from mmengine import dist
 from mmengine.model import BaseModule
 
 from mmssl_ext.registry import MODELS
-from mmssl_ext.utils.dist import all_gather_with_grad
+from mmssl_ext.utils.dist import _gather_sizes, all_gather_with_grad
 from ..utils.kmeans import batch_kmeans
 from .ncut import spectral_clustering
 
-__all__ = ['CLDGroupHead', 'cross_level_loss', 'GROUPINGS']
 
 GROUPINGS = ('kmeans', 'ncut')
 
@@ -84,8 +83,7 @@ class CLDGroupHead(BaseModule):
       assignment by squared Euclidean distance, empty groups with a **zero**
       centroid, centroids not normalised and not detached (the gradient
       flows through them into the features); labels from the last
-      assignment. This is :func:`mmssl_ext.models.utils.kmeans.batch_kmeans`
-      with ``init='first'``, ``strict=False``.
+      assignment. This is :func:`mmssl_ext.models.utils.kmeans.batch_kmeans`.
     * ``'ncut'``: K-way normalized cuts (:func:`spectral_clustering`):
       k-means on the first ``num_eigvecs`` generalized eigenvectors of the
       batch's |cosine| affinity graph, centroids = means of the group
@@ -128,24 +126,24 @@ class CLDGroupHead(BaseModule):
                  gather: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
-        if isinstance(num_groups, bool) or not isinstance(
-                num_groups, int) or num_groups < 1:
-            raise ValueError(
-                f'num_groups={num_groups!r} must be a positive integer')
-        if not (isinstance(temperature, (int, float))
-                and math.isfinite(temperature) and temperature > 0):
-            raise ValueError(f'temperature={temperature!r} must be > 0')
-        if grouping not in GROUPINGS:
-            raise ValueError(f'grouping={grouping!r} must be one of '
-                             f'{GROUPINGS}')
-        if not isinstance(num_iters, int) or num_iters < 1:
-            raise ValueError(f'num_iters={num_iters!r} must be an integer '
-                             '>= 1')
-        if not isinstance(num_eigvecs, int) or num_eigvecs < 1:
-            raise ValueError(f'num_eigvecs={num_eigvecs!r} must be an '
-                             'integer >= 1')
-        if not ncut_sigma > 0:
-            raise ValueError(f'ncut_sigma={ncut_sigma!r} must be > 0')
+
+        def count(v):
+            return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+        for key, value, ok, want in (
+                ('num_groups', num_groups, count(num_groups),
+                 'a positive integer'),
+                ('temperature', temperature,
+                 isinstance(temperature, (int, float))
+                 and math.isfinite(temperature) and temperature > 0, '> 0'),
+                ('grouping', grouping, grouping in GROUPINGS,
+                 f'one of {GROUPINGS}'),
+                ('num_iters', num_iters, count(num_iters), 'an integer >= 1'),
+                ('num_eigvecs', num_eigvecs, count(num_eigvecs),
+                 'an integer >= 1'),
+                ('ncut_sigma', ncut_sigma, ncut_sigma > 0, '> 0')):
+            if not ok:
+                raise ValueError(f'{key}={value!r} must be {want}')
         self.num_groups = num_groups
         self.temperature = float(temperature)
         self.grouping = grouping
@@ -161,7 +159,16 @@ class CLDGroupHead(BaseModule):
                 f'grouping={self.grouping!r}, num_iters={self.num_iters}, '
                 f'gather={self.gather}')
 
-    def _check_batch(self, n: int) -> None:
+    def group(self, feats: torch.Tensor
+              ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Group the rows of ``feats`` ((V, B, D) or (B, D)).
+
+        Returns:
+            tuple: ``(labels, centroids)``: (V, B) / (B,) long and
+            (V, K, D) / (K, D), the centroids differentiable w.r.t.
+            ``feats``.
+        """
+        n = feats.size(-2)
         if self.num_groups > n and not self._warned_k:
             self._warned_k = True
             where = 'global' if self.gather else 'per-GPU'
@@ -172,34 +179,19 @@ class CLDGroupHead(BaseModule):
                 'cross-view instance discrimination on the group head (the '
                 "authors' ImageNet setting, their issues #4/#11). Lower "
                 'num_groups or raise the batch size to get real groups.')
-
-    def group(self, feats: torch.Tensor
-              ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Group the rows of ``feats`` ((V, B, D) or (B, D)).
-
-        Returns:
-            tuple: ``(labels, centroids)``: (V, B) / (B,) long and
-            (V, K, D) / (K, D), the centroids differentiable w.r.t.
-            ``feats``.
-        """
-        self._check_batch(feats.size(-2))
         if self.grouping == 'kmeans':
-            res = batch_kmeans(
-                feats, self.num_groups, num_iters=self.num_iters,
-                init='first', strict=False, key='num_groups')
+            res = batch_kmeans(feats, self.num_groups,
+                               num_iters=self.num_iters)
             return res.labels, res.centroids
-        if feats.dim() == 2:
-            return spectral_clustering(
-                feats, self.num_groups, num_eigvecs=self.num_eigvecs,
-                num_iters=self.num_iters, sigma=self.ncut_sigma)
-        outs = [
+        labels, cents = zip(*[
             spectral_clustering(
                 f, self.num_groups, num_eigvecs=self.num_eigvecs,
                 num_iters=self.num_iters, sigma=self.ncut_sigma)
-            for f in feats
-        ]
-        return (torch.stack([o[0] for o in outs]),
-                torch.stack([o[1] for o in outs]))
+            for f in feats.reshape(-1, *feats.shape[-2:])
+        ])
+        return (torch.stack(labels).view(feats.shape[:-1]),
+                torch.stack(cents).view(*feats.shape[:-2], self.num_groups,
+                                        -1))
 
     def loss(self, g1: torch.Tensor, g2: torch.Tensor,
              true_labels: Optional[torch.Tensor] = None
@@ -229,9 +221,7 @@ class CLDGroupHead(BaseModule):
             g = F.normalize(g, dim=2)
             if self.gather and dist.get_world_size() > 1:
                 n = g.size(1)
-                sizes = [int(s) for s in dist.all_gather(
-                    torch.tensor([n], device=g.device))]
-                start = sum(sizes[:dist.get_rank()])
+                start = sum(_gather_sizes(n, g.device)[:dist.get_rank()])
                 g_all = all_gather_with_grad(
                     g.transpose(0, 1).contiguous()).transpose(0, 1)
                 labels, cents = self.group(g_all)

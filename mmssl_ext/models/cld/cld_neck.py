@@ -17,7 +17,6 @@ from mmengine.model import BaseModule
 
 from mmssl_ext.registry import MODELS
 
-__all__ = ['NormedLinear', 'CLDNeck', 'PROJ_TYPES']
 
 PROJ_TYPES = ('linear', 'normed')
 
@@ -29,44 +28,30 @@ class NormedLinear(nn.Module):
     Every output is the cosine between the input and one weight column, so
     it lies in [-1, 1] whatever the input scale. The weight ``(in, out)`` is
     initialised from U(-1, 1) with every column rescaled to unit norm (the
-    authors' ``uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)``).
+    authors' ``uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)``). The norms
+    are floored at ``F.normalize``'s 1e-12.
 
     Args:
         in_features (int): input dim.
         out_features (int): output dim.
-        eps (float): floor of the norms. Defaults to 1e-12.
     """
 
-    def __init__(self, in_features: int, out_features: int,
-                 eps: float = 1e-12):
+    def __init__(self, in_features: int, out_features: int):
         super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f'in_features={in_features} and out_features='
-                             f'{out_features} must be >= 1')
         self.in_features, self.out_features = in_features, out_features
-        self.eps = eps
         self.weight = nn.Parameter(torch.empty(in_features, out_features))
         self.reset_parameters()
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        self.weight.uniform_(-1., 1.)
-        self.weight.div_(self.weight.norm(dim=0, keepdim=True).clamp(
-            min=self.eps))
+        self.weight.copy_(F.normalize(self.weight.uniform_(-1., 1.), dim=0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x, dim=1, eps=self.eps).mm(
-            F.normalize(self.weight, dim=0, eps=self.eps))
+        return F.normalize(x, dim=1).mm(F.normalize(self.weight, dim=0))
 
     def extra_repr(self) -> str:
         return f'in_features={self.in_features}, ' \
                f'out_features={self.out_features}'
-
-
-def _projection(proj_type: str, in_channels: int, out_channels: int):
-    if proj_type == 'linear':
-        return nn.Linear(in_channels, out_channels)
-    return NormedLinear(in_channels, out_channels)
 
 
 @MODELS.register_module()
@@ -127,7 +112,6 @@ class CLDNeck(BaseModule):
                 f'and hid_channels={hid_channels} must be >= 1')
         self.with_avg_pool = with_avg_pool
         self.with_group = with_group
-        self.proj_type = proj_type
         if hid_channels is not None:
             layers = [nn.Linear(in_channels, hid_channels)]
             if norm_cfg is not None:
@@ -136,9 +120,10 @@ class CLDNeck(BaseModule):
             in_channels = hid_channels
         else:
             self.shared = nn.Identity()
-        self.inst_proj = _projection(proj_type, in_channels, out_channels)
-        self.group_proj = _projection(proj_type, in_channels,
-                                      out_channels) if with_group else None
+        proj = nn.Linear if proj_type == 'linear' else NormedLinear
+        self.inst_proj = proj(in_channels, out_channels)
+        self.group_proj = proj(in_channels,
+                               out_channels) if with_group else None
 
     def forward(self, x: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         """Args:

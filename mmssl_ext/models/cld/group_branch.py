@@ -46,24 +46,22 @@ class GroupBranch(BaseBranch):
     its own, when the framework's neck is MMPretrain's).
 
     Args:
-        num_groups (int): K of :class:`CLDGroupHead`.
         loss_weight (float): lambda. Defaults to 1.0.
         neck (dict, optional): the group projection (see above).
-        **head: the other arguments of :class:`CLDGroupHead`
-            (``temperature``, ``grouping``, ``num_iters``, ``num_eigvecs``,
-            ``ncut_sigma``, ``gather``).
+        **head: the arguments of :class:`CLDGroupHead`: ``num_groups`` (K,
+            required), ``temperature``, ``grouping``, ``num_iters``,
+            ``num_eigvecs``, ``ncut_sigma``, ``gather``.
     """
     loss_keys = ('loss_group', 'group_acc', 'group_purity')
     kwargs_of = CLDGroupHead  # **head are its arguments (config checker)
 
     def __init__(self,
-                 num_groups: int,
                  loss_weight: float = 1.0,
                  neck: Optional[dict] = None,
                  init_cfg=None,
                  **head) -> None:
         super().__init__(loss_weight, init_cfg=init_cfg)
-        self.head = CLDGroupHead(num_groups=num_groups, **head)
+        self.head = CLDGroupHead(**head)
         self.neck = None if neck is None else build_module(neck)
 
     def attach(self, model, key: str) -> None:

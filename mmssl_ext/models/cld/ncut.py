@@ -30,10 +30,6 @@ import torch.nn.functional as F
 
 from ..utils.kmeans import batch_kmeans
 
-__all__ = [
-    'ncut_affinity', 'kway_normcuts', 'label_means', 'spectral_clustering'
-]
-
 
 def ncut_affinity(feats: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     """``max(W, W^T)`` with ``W = |cos| / sigma`` and a zero diagonal,
@@ -94,7 +90,5 @@ def spectral_clustering(feats: torch.Tensor,
         tuple: ``(labels (N,) long, centroids (K, D))``.
     """
     emb = kway_normcuts(feats, num_eigvecs, sigma)
-    labels = batch_kmeans(
-        emb, num_clusters, num_iters=num_iters, init='first',
-        strict=False, key='num_groups').labels
+    labels = batch_kmeans(emb, num_clusters, num_iters=num_iters).labels
     return labels, label_means(feats, labels, num_clusters)

@@ -133,25 +133,23 @@ class InterImageBranch(BaseBranch):
                      loss=dict(type='CrossEntropyLoss'),
                      temperature=getattr(model.head, 'temperature', 0.2),
                      cos_margin=-0.5))
-        if self.neck is None:
-            if self.momentum is not None:
-                raise ValueError(f'{key}.momentum is the momentum of the '
-                                 'branch neck: set neck=dict(...) or drop it')
-            return
-        if framework == 'byol':
+        own_neck = self.neck is not None
+        if own_neck and framework == 'byol':
             raise ValueError(
                 f'{key}.neck: a separate projection is not supported on '
                 "BYOL (its target network has no copy of it); set neck=None "
                 "to use the framework's projection")
-        if framework == 'moco':
-            momentum = self.momentum
-            if momentum is None:
-                momentum = model.encoder_k.momentum
+        if self.momentum is not None and not (own_neck
+                                              and framework == 'moco'):
+            raise ValueError(
+                f'{key}.momentum is the momentum of the copy of the branch '
+                'neck, which only a branch neck (neck=dict(...)) on a '
+                f'framework with a momentum encoder (MoCo; not '
+                f'{type(model).__name__}) has: drop it')
+        if own_neck and framework == 'moco':
+            momentum = (model.encoder_k.momentum
+                        if self.momentum is None else self.momentum)
             self.neck_k = ExponentialMovingAverage(self.neck, momentum)
-        elif self.momentum is not None:
-            raise ValueError(f'{key}.momentum: {type(model).__name__} has no '
-                             'momentum encoder (the branch neck gives the '
-                             'targets without gradient)')
 
     def check_ready(self) -> None:
         if not self.memory.is_initialized():
@@ -169,10 +167,7 @@ class InterImageBranch(BaseBranch):
     def diagnostics(self, true_labels: torch.Tensor) -> Dict[str, float]:
         """NMI and purity of the pseudo-labels against the true labels
         (monitoring)."""
-        from mmssl_ext.evaluation.functional import pseudo_label_quality
-        if not self.memory.is_initialized():
-            return {}
-        return pseudo_label_quality(self.memory.label_bank, true_labels)
+        return self.memory.label_quality(true_labels)
 
     def inter_logits(self, q: torch.Tensor, idx: torch.Tensor,
                      generator: Optional[torch.Generator] = None):

@@ -39,7 +39,7 @@ class InterCLRMoCo(Composition, RingMoCo):
       (same-label draws rejected), ``L_inter = CE([m(q.bank[p]),
       q.bank[negs]] / tau, 0)`` through ``inter_head`` (cosine margin -0.5
       by default: ``m(s) = s + 0.5``). The query is ``q`` (``share_neck``)
-      or the output of a separate ``inter_neck``.
+      or the output of a separate copy of ``neck``.
     * ``loss_intra = intra_loss_weight * L_intra`` (0.75),
       ``loss_inter = inter_loss_weight * L_inter`` (0.25).
     * then the keys enter the queue, and the memory is updated with the
@@ -92,9 +92,8 @@ class InterCLRMoCo(Composition, RingMoCo):
         intra_loss_weight (float): Defaults to 0.75.
         inter_loss_weight (float): Defaults to 0.25.
         share_neck (bool): inter branch uses the intra neck (True, default)
-            or its own ``inter_neck`` (with its own momentum copy).
-        inter_neck (dict, optional): neck of the inter branch when
-            ``share_neck=False``; defaults to a copy of ``neck``'s config.
+            or its own neck, built from ``neck``'s config (with its own
+            momentum copy).
         knn_backend (str): backend of the similarity search. Defaults to
             ``'torch'`` (chunked, any device); ``'faiss'`` rebuilds an index
             over the bank at every call (2.5x slower than torch for the
@@ -118,26 +117,22 @@ class InterCLRMoCo(Composition, RingMoCo):
                  intra_loss_weight: float = 0.75,
                  inter_loss_weight: float = 0.25,
                  share_neck: bool = True,
-                 inter_neck: Optional[dict] = None,
                  knn_backend: str = 'torch',
                  sampling_seed: Optional[int] = None,
                  **kwargs) -> None:
         check_weight(intra_loss_weight, 'intra_loss_weight')
         check_weight(inter_loss_weight, 'inter_loss_weight')
         if isinstance(memory, dict):
-            memory = dict(memory)
-            memory.setdefault('feat_dim', feat_dim)
+            memory = {'feat_dim': feat_dim, **memory}
             if memory['feat_dim'] != feat_dim:
                 raise ValueError(f"memory.feat_dim={memory['feat_dim']} != "
                                  f'feat_dim={feat_dim}')
-        if not share_neck and inter_neck is None:
-            inter_neck = copy.deepcopy(neck)
         branch = dict(
             type='InterImageBranch',
             memory=memory,
             loss_weight=inter_loss_weight,
             head=inter_head,
-            neck=None if share_neck else inter_neck,
+            neck=None if share_neck else copy.deepcopy(neck),
             neg_num=neg_num,
             neg_sampling=neg_sampling,
             semihard_neg_pool_num=semihard_neg_pool_num,

@@ -27,11 +27,6 @@ from mmpretrain.models.heads import ContrastiveHead
 from mmssl_ext.registry import MODELS
 
 
-def cos_margin(pos: torch.Tensor, margin: float) -> torch.Tensor:
-    """Additive cosine margin: ``pos - margin``."""
-    return pos - margin
-
-
 def arc_margin(pos: torch.Tensor, margin: float) -> torch.Tensor:
     """ArcFace-style angular margin ``cos(acos(pos) + margin)`` with the
     monotonic fix-up outside ``[0, pi - margin]`` (see module docstring)."""
@@ -52,7 +47,7 @@ def apply_margins(pos: torch.Tensor,
                   arc_margin_value: Optional[float] = None) -> torch.Tensor:
     """Apply the cosine then the arc margin to positive similarities."""
     if cos_margin_value is not None:
-        pos = cos_margin(pos, cos_margin_value)
+        pos = pos - cos_margin_value  # additive cosine margin
     if arc_margin_value is not None:
         pos = arc_margin(pos, arc_margin_value)
     return pos

@@ -38,7 +38,6 @@ from typing import Optional
 import torch
 
 from mmssl_ext.registry import TASK_UTILS
-from mmssl_ext.utils.host_state import value_checks
 from ..memories.base import label_counts
 from ..utils.knn import knn_search
 
@@ -51,26 +50,10 @@ NEG_SAMPLING_ALIASES = {
 }
 
 
-def _bank_chunk(k: int) -> int:
-    """Bank rows per similarity chunk: large enough that each chunk's top-k
-    actually prunes (4k), at least 65,536; the temporary is B x chunk."""
-    return max(65536, 4 * int(k))
-
-
-def _rand_below(high: torch.Tensor,
-                generator: Optional[torch.Generator]) -> torch.Tensor:
-    """Uniform integers in ``[0, high)`` (elementwise, ``high >= 1``)."""
-    u = torch.rand(
-        high.shape, generator=generator, device=high.device,
-        dtype=torch.float64)
-    return torch.minimum((u * high).long(), high - 1)
-
-
 @torch.no_grad()
-def sample_positives(label_bank: torch.Tensor,
-                     labels: torch.Tensor,
-                     generator: Optional[torch.Generator] = None,
-                     num_clusters: Optional[int] = None) -> torch.Tensor:
+def sample_positives(label_bank: torch.Tensor, labels: torch.Tensor,
+                     generator: Optional[torch.Generator],
+                     num_clusters: int) -> torch.Tensor:
     """One bank index per anchor, uniform over the anchor's pseudo-class.
 
     The anchor's own entry is a valid draw (probability ``1/|class|``), as in
@@ -78,24 +61,23 @@ def sample_positives(label_bank: torch.Tensor,
 
     Args:
         label_bank (Tensor): (N,) long pseudo-labels of the bank.
-        labels (Tensor): (B,) pseudo-labels of the anchors; every one must
-            occur in ``label_bank``.
+        labels (Tensor): (B,) pseudo-labels of the anchors, taken from
+            ``label_bank`` (so every one occurs there).
         generator (torch.Generator, optional): RNG on ``label_bank``'s device.
-        num_clusters (int, optional): number of clusters (bincount length).
+        num_clusters (int): number of clusters K (labels in ``[0, K)``).
 
     Returns:
         Tensor: (B,) long bank indices.
     """
     order = torch.argsort(label_bank, stable=True)
-    counts = (label_counts(label_bank, num_clusters) if num_clusters else
-              torch.bincount(label_bank))
+    counts = label_counts(label_bank, num_clusters)
     starts = counts.cumsum(0) - counts
     labels = labels.to(label_bank.device)
-    cnt = counts[labels]
-    if value_checks(cnt) and (cnt == 0).any():
-        raise ValueError('sample_positives: some anchor labels do not occur '
-                         'in the label bank')
-    return order[starts[labels] + _rand_below(cnt, generator)]
+    size = counts[labels]
+    # uniform position in [0, size) of the anchor's class
+    u = torch.rand(size.shape, generator=generator, device=size.device,
+                   dtype=torch.float64)
+    return order[starts[labels] + torch.minimum((u * size).long(), size - 1)]
 
 
 class BaseNegativeSampler:
@@ -136,6 +118,28 @@ class BaseNegativeSampler:
             generator (torch.Generator, optional): RNG on the bank's device.
         """
         raise NotImplementedError
+
+    def _nearest(self, query: torch.Tensor, bank: torch.Tensor, k: int,
+                 largest: bool = True) -> torch.Tensor:
+        """(B, k) bank indices of the ``k`` entries most (``largest=False``:
+        least) similar to each anchor, in similarity order."""
+        # bank chunks large enough that each chunk's top-k prunes (4k), at
+        # least 65,536 rows; the temporary is B x chunk
+        _, idx = knn_search(
+            query.detach().to(bank.dtype), bank, k, largest=largest,
+            backend=self.knn_backend, bank_chunk=max(65536, 4 * k))
+        return idx.to(bank.device)
+
+    def _other_clusters_first(self, query, bank, label_bank, labels, k: int,
+                              keep: int, largest: bool = True):
+        """The first ``keep`` of the ``k`` nearest entries (see
+        :meth:`_nearest`) with the other clusters' entries moved first
+        (stable: in similarity order), and whether each is of another
+        cluster: ``(indices, valid)``, both (B, keep)."""
+        cand = self._nearest(query, bank, k, largest)
+        same = (label_bank[cand] == labels.view(-1, 1)).to(torch.int8)
+        order = torch.argsort(same, dim=1, stable=True)[:, :keep]
+        return cand.gather(1, order), same.gather(1, order) == 0
 
     def _redraw(self, neg: torch.Tensor, label_bank: torch.Tensor,
                 labels: torch.Tensor, draw) -> torch.Tensor:
@@ -211,13 +215,9 @@ class SemiHardNegativeSampler(BaseNegativeSampler):
         dev = bank.device
         labels = labels.to(dev)
         b, p = query.size(0), self.pool_size
-        _, pool = knn_search(
-            query.detach().to(bank.dtype), bank, p, largest=self.largest,
-            backend=self.knn_backend, bank_chunk=_bank_chunk(p))
-        pool = pool.to(dev)
-        weights = torch.ones(b, p, device=dev)
-        pick = torch.multinomial(
-            weights, self.num_neg, replacement=False, generator=generator)
+        pool = self._nearest(query, bank, p, self.largest)
+        pick = torch.multinomial(torch.ones(b, p, device=dev), self.num_neg,
+                                 replacement=False, generator=generator)
         neg = pool.gather(1, pick)
         # rows whose pool holds fewer different-label entries than negatives
         # (their cluster fills the pool) are widened instead of redrawn
@@ -256,19 +256,10 @@ class SemiHardNegativeSampler(BaseNegativeSampler):
                 'count is logged as neg_widened; more clusters or a larger '
                 f'{self.pool_key} avoid it.')
             self._warned = True
-        dev = bank.device
-        n = label_bank.numel()
         sizes = torch.bincount(label_bank)
-        k = min(n, self.pool_size + int(sizes[labels].max()))
-        _, cand = knn_search(
-            query.detach().to(bank.dtype), bank, k, largest=self.largest,
-            backend=self.knn_backend, bank_chunk=_bank_chunk(k))
-        cand = cand.to(dev)
-        same = (label_bank[cand] == labels.view(-1, 1)).to(torch.int8)
-        # stable: other-cluster entries first, in similarity order
-        order = torch.argsort(same, dim=1, stable=True)[:, :self.pool_size]
-        pool = cand.gather(1, order)
-        valid = same.gather(1, order) == 0
+        k = min(label_bank.numel(), self.pool_size + int(sizes[labels].max()))
+        pool, valid = self._other_clusters_first(
+            query, bank, label_bank, labels, k, self.pool_size, self.largest)
         if not bool(valid.any(1).all()):
             raise RuntimeError(f'{type(self).__name__}: an anchor\'s '
                                'cluster holds the whole bank')
@@ -294,23 +285,15 @@ class HardNegativeSampler(BaseNegativeSampler):
 
     @torch.no_grad()
     def __call__(self, query, bank, label_bank, labels, generator=None):
-        dev = bank.device
-        labels = labels.to(dev)
-        n = label_bank.numel()
         max_size = int(torch.bincount(label_bank).max())
-        k = min(self.num_neg + max_size, n)
-        _, cand = knn_search(
-            query.detach().to(bank.dtype), bank, k, largest=True,
-            backend=self.knn_backend, bank_chunk=_bank_chunk(k))
-        cand = cand.to(dev)
-        same = (label_bank[cand] == labels.view(-1, 1)).to(torch.int8)
-        # stable: different-label entries first, in descending similarity
-        order = torch.argsort(same, dim=1, stable=True)[:, :self.num_neg]
-        if bool(same.gather(1, order).any()):
+        k = min(self.num_neg + max_size, label_bank.numel())
+        neg, valid = self._other_clusters_first(
+            query, bank, label_bank, labels.to(bank.device), k, self.num_neg)
+        if not bool(valid.all()):
             raise RuntimeError('hard negative sampling: fewer than '
                                f'neg_num={self.num_neg} different-label '
                                'entries in the bank')
-        return cand.gather(1, order)
+        return neg
 
 
 def build_neg_sampler(neg_sampling, neg_num: int,
@@ -325,26 +308,22 @@ def build_neg_sampler(neg_sampling, neg_num: int,
     ``knn_backend`` and, for the semi-hard / semi-easy samplers,
     ``pool_size`` (``semihard_neg_pool_num`` / ``semieasy_neg_pool_num``).
     """
-    if isinstance(neg_sampling, dict):
-        cfg = dict(neg_sampling)
-        cfg.setdefault('num_neg', neg_num)
-        cfg.setdefault('knn_backend', knn_backend)
-        pool = {
-            'SemiHardNegativeSampler': semihard_neg_pool_num,
-            'SemiEasyNegativeSampler': semieasy_neg_pool_num
-        }.get(cfg.get('type'))
-        if pool is not None:
-            cfg.setdefault('pool_size', pool)
-        # resolve in our scope whatever the config's default_scope is
-        cfg.setdefault('_scope_', 'mmssl_ext')
-        return TASK_UTILS.build(cfg)
-    if neg_sampling not in NEG_SAMPLING_ALIASES:
-        raise ValueError(
-            f'neg_sampling={neg_sampling!r} is not one of '
-            f'{sorted(NEG_SAMPLING_ALIASES)} (or a TASK_UTILS config dict)')
-    kwargs = dict(num_neg=neg_num, knn_backend=knn_backend)
-    if neg_sampling == 'semihard':
-        kwargs['pool_size'] = semihard_neg_pool_num
-    elif neg_sampling == 'semieasy':
-        kwargs['pool_size'] = semieasy_neg_pool_num
-    return TASK_UTILS.get(NEG_SAMPLING_ALIASES[neg_sampling])(**kwargs)
+    if not isinstance(neg_sampling, dict):
+        if neg_sampling not in NEG_SAMPLING_ALIASES:
+            raise ValueError(
+                f'neg_sampling={neg_sampling!r} is not one of '
+                f'{sorted(NEG_SAMPLING_ALIASES)} (or a TASK_UTILS config '
+                'dict)')
+        neg_sampling = dict(type=NEG_SAMPLING_ALIASES[neg_sampling])
+    cfg = dict(neg_sampling)
+    cfg.setdefault('num_neg', neg_num)
+    cfg.setdefault('knn_backend', knn_backend)
+    pool = {
+        'SemiHardNegativeSampler': semihard_neg_pool_num,
+        'SemiEasyNegativeSampler': semieasy_neg_pool_num
+    }.get(cfg.get('type'))
+    if pool is not None:
+        cfg.setdefault('pool_size', pool)
+    # resolve in our scope whatever the config's default_scope is
+    cfg.setdefault('_scope_', 'mmssl_ext')
+    return TASK_UTILS.build(cfg)

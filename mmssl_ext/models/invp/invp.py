@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from mmengine.logging import MessageHub
 from mmpretrain.structures import DataSample
-from torch import nn
 
 from mmssl_ext.registry import MODELS
 from mmssl_ext.utils.dist import get_sample_idx
@@ -104,25 +103,17 @@ class InvP(SelfSupervisor):
                              f'{ramp_up!r}')
         if lambda_inv < 0:
             raise ValueError(f'lambda_inv must be >= 0, got {lambda_inv}')
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=None,
-            **kwargs)
+        super().__init__(backbone=backbone, neck=neck, head=None, **kwargs)
         self.memory = build_memory(memory, NeighbourMemory)
         self.loss_module = MODELS.build(
             dict(type='InvPLoss') if loss is None else dict(loss))
-        m = getattr(self.loss_module, 'n_background', None)
+        m = self.loss_module.n_background
         n, k = self.memory.length, self.memory.num_neighbours
-        if m is not None and m > n:
-            raise ValueError(f'loss.n_background={m} exceeds memory.length='
-                             f'{n} (the background set is drawn from the '
-                             'memory bank)')
-        if m is not None and m < k + 1:
-            raise ValueError(f'loss.n_background={m} must be >= '
-                             f'memory.num_neighbours + 1 = {k + 1} (the '
-                             'neighbour table is read off the background '
-                             'search)')
+        if not k + 1 <= m <= n:
+            raise ValueError(
+                f'loss.n_background={m} must be in [{k + 1}, {n}] = '
+                '[memory.num_neighbours + 1, memory.length] (the background '
+                'set comes from the bank and yields the neighbour table)')
         self.lambda_inv = float(lambda_inv)
         self.ramp_up = ramp_up
         self.ramp_epochs = ramp_epochs
@@ -151,8 +142,7 @@ class InvP(SelfSupervisor):
           selection against the anchor's bank row as its feature).
         """
         from mmssl_ext.evaluation.functional import same_label_fraction
-        from .invp_loss import (propagate_bfs, propagate_concat,
-                                select_positives)
+        from .invp_loss import propagate, select_positives
         nei, n = self.memory.neighbours, self.memory.length
         step = max(1, n // max_anchors)
         anchors = torch.arange(0, n, step, device=nei.device)
@@ -166,12 +156,9 @@ class InvP(SelfSupervisor):
         out = dict(neighbour_precision=same_label_fraction(
             anchors, nei[anchors], true))
         lm = self.loss_module
-        if self.lambda_inv > 0 and hasattr(lm, 'diffusion_layer'):
-            if lm.propagation == 'concat':
-                cand, valid = propagate_concat(
-                    nei, anchors, lm.diffusion_layer), None
-            else:
-                cand, valid = propagate_bfs(nei, anchors, lm.diffusion_layer)
+        if self.lambda_inv > 0:
+            cand, valid = propagate(nei, anchors, lm.diffusion_layer,
+                                    lm.propagation)
             bank = self.memory.bank
             logits = torch.einsum('bd,bkd->bk', bank[anchors].float(),
                                   bank[cand].float())

@@ -55,13 +55,6 @@ PROPAGATIONS = ('concat', 'bfs')
 DENOMINATORS = ('exclusive', 'inclusive', 'paper')
 RAMP_UPS = ('binary', 'gaussian', 'none')
 
-__all__ = [
-    'invp_ramp_up', 'propagate_concat', 'propagate_bfs', 'select_positives',
-    'invp_instance_loss', 'invp_invariance_loss',
-    'background_outside', 'feature_grad',
-    'InvPLoss', 'PROPAGATIONS', 'DENOMINATORS', 'RAMP_UPS'
-]
-
 
 # --------------------------------------------------------------------------
 # schedule
@@ -82,8 +75,6 @@ def invp_ramp_up(epoch: int,
         ramp_epochs (float): ``T`` (30 in the paper).
         gaussian_weight (float): 5 in the authors' code.
     """
-    if mode not in RAMP_UPS:
-        raise ValueError(f'ramp_up must be one of {RAMP_UPS}, got {mode!r}')
     i_epoch = epoch + 1
     if mode == 'none':
         return 1.0
@@ -113,8 +104,6 @@ def propagate_concat(neigh: torch.Tensor, idx: torch.Tensor,
     Returns:
         Tensor: (B, sum_{l=1..L} k^l) candidate indices.
     """
-    if num_layers < 1:
-        raise ValueError(f'diffusion_layer must be >= 1, got {num_layers}')
     level = neigh[idx]  # (B, k)
     levels = [level]
     for _ in range(num_layers - 1):
@@ -148,6 +137,17 @@ def propagate_bfs(neigh: torch.Tensor, idx: torch.Tensor,
     return srt, valid
 
 
+def propagate(neigh: torch.Tensor, idx: torch.Tensor, num_layers: int,
+              mode: str = 'concat'
+              ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """The candidates of ``mode`` (``'concat'``: :func:`propagate_concat`,
+    ``'bfs'``: :func:`propagate_bfs`) and their valid mask (None for
+    ``'concat'``, where every entry counts)."""
+    if mode == 'concat':
+        return propagate_concat(neigh, idx, num_layers), None
+    return propagate_bfs(neigh, idx, num_layers)
+
+
 def select_positives(cand_logits: torch.Tensor,
                      n_pos: int,
                      hard: bool = True,
@@ -168,17 +168,14 @@ def select_positives(cand_logits: torch.Tensor,
         tuple: (B, P) selected logits, (B, P) bool mask of real selections,
         (B, P) column indices into the candidate list.
     """
-    if n_pos < 1:
-        raise ValueError(f'n_pos must be >= 1, got {n_pos}')
     p = min(n_pos, cand_logits.size(1))
-    if valid is None:
-        _, sel = cand_logits.detach().topk(p, dim=1, largest=not hard)
-        return cand_logits.gather(1, sel), torch.ones_like(
-            sel, dtype=torch.bool), sel
-    fill = float('inf') if hard else float('-inf')
-    key = cand_logits.detach().masked_fill(~valid, fill)
+    key = cand_logits.detach()
+    if valid is not None:  # invalid slots come last, masked below
+        key = key.masked_fill(~valid, float('inf') if hard else float('-inf'))
     _, sel = key.topk(p, dim=1, largest=not hard)
-    return cand_logits.gather(1, sel), valid.gather(1, sel), sel
+    mask = (torch.ones_like(sel, dtype=torch.bool)
+            if valid is None else valid.gather(1, sel))
+    return cand_logits.gather(1, sel), mask, sel
 
 
 # --------------------------------------------------------------------------
@@ -239,9 +236,6 @@ def invp_invariance_loss(pos_logits: torch.Tensor,
     Returns:
         Tensor: (B,) losses.
     """
-    if denominator not in DENOMINATORS:
-        raise ValueError(f'denominator must be one of {DENOMINATORS}, got '
-                         f'{denominator!r}')
     # common shift: the ratios are invariant to it, exp() cannot overflow
     shift = torch.cat([bg_logits, pos_logits], 1).detach().amax(1,
                                                                 keepdim=True)
@@ -251,8 +245,6 @@ def invp_invariance_loss(pos_logits: torch.Tensor,
     num = pos.sum(1)
     bg = torch.exp(bg_logits - shift)
     if denominator == 'paper':
-        if bg_keep is None:
-            raise ValueError("denominator='paper' needs bg_keep")
         den = num + (bg * bg_keep).sum(1)
     else:
         den = bg.sum(1)
@@ -363,28 +355,25 @@ class InvPLoss(nn.Module):
                  knn_backend: str = 'torch',
                  instance_denominator: str = 'code'):
         super().__init__()
-        if instance_denominator not in ('code', 'paper'):
-            raise ValueError("instance_denominator must be 'code' or "
-                             f"'paper', got {instance_denominator!r}")
-        self.instance_denominator = instance_denominator
-        if temperature <= 0:
-            raise ValueError(f'temperature must be > 0, got {temperature}')
-        if n_background < 1:
-            raise ValueError(f'n_background must be >= 1, got '
-                             f'{n_background}')
-        if diffusion_layer < 1:
-            raise ValueError(f'diffusion_layer must be >= 1, got '
-                             f'{diffusion_layer}')
-        if n_pos < 1:
-            raise ValueError(f'n_pos must be >= 1, got {n_pos}')
-        if denominator not in DENOMINATORS:
-            raise ValueError(f'denominator must be one of {DENOMINATORS}, '
-                             f'got {denominator!r}')
-        if propagation not in PROPAGATIONS:
-            raise ValueError(f'propagation must be one of {PROPAGATIONS}, '
-                             f'got {propagation!r}')
-        if eps < 0:
-            raise ValueError(f'eps must be >= 0, got {eps}')
+        for key, value, ok, want in (
+                ('temperature', temperature, temperature > 0, '> 0'),
+                ('n_background', n_background, n_background >= 1, '>= 1'),
+                ('diffusion_layer', diffusion_layer, diffusion_layer >= 1,
+                 '>= 1'),
+                ('n_pos', n_pos, n_pos >= 1, '>= 1'),
+                ('eps', eps, eps >= 0, '>= 0'),
+                ('denominator', denominator, denominator in DENOMINATORS,
+                 f'one of {DENOMINATORS}'),
+                ('propagation', propagation, propagation in PROPAGATIONS,
+                 f'one of {PROPAGATIONS}'),
+                ('knn_backend', knn_backend,
+                 knn_backend in ('auto', 'torch', 'faiss'),
+                 "'auto', 'torch' or 'faiss'"),
+                ('instance_denominator', instance_denominator,
+                 instance_denominator in ('code', 'paper'),
+                 "'code' or 'paper'")):
+            if not ok:
+                raise ValueError(f'{key} must be {want}, got {value!r}')
         self.temperature = temperature
         self.n_background = n_background
         self.diffusion_layer = diffusion_layer
@@ -393,10 +382,8 @@ class InvPLoss(nn.Module):
         self.denominator = denominator
         self.propagation = propagation
         self.eps = eps
-        if knn_backend not in ('auto', 'torch', 'faiss'):
-            raise ValueError("knn_backend must be 'auto', 'torch' or "
-                             f"'faiss', got {knn_backend!r}")
         self.knn_backend = knn_backend
+        self.instance_denominator = instance_denominator
 
     def forward(self,
                 feats: torch.Tensor,
@@ -437,9 +424,6 @@ class InvPLoss(nn.Module):
             ``num_pos`` (mean number of positives used per anchor).
         """
         m = self.n_background
-        if m > bank.size(0):
-            raise ValueError(f'n_background={m} exceeds the memory bank '
-                             f'length {bank.size(0)}')
         t = self.temperature
         bank = bank.detach()
         need_grad = torch.is_grad_enabled() and feats.requires_grad
@@ -448,30 +432,24 @@ class InvPLoss(nn.Module):
             bg_val, bg_idx = knn_search(q, bank, m, backend=self.knn_backend)
             self_val = (q * bank[idx]).sum(1)
             if with_invariance:
-                if self.propagation == 'concat':
-                    cand = propagate_concat(neigh, idx, self.diffusion_layer)
-                    valid = None
-                else:
-                    cand, valid = propagate_bfs(neigh, idx,
-                                                self.diffusion_layer)
+                cand, valid = propagate(neigh, idx, self.diffusion_layer,
+                                        self.propagation)
                 cand_val = torch.einsum('bd,bkd->bk', q, bank[cand])
         # the logits as leaves: the terms' gradients with respect to them
         # are turned into gradients of the features below
         self_logits = (self_val / t).requires_grad_(need_grad)
         bg_logits = (bg_val / t).requires_grad_(need_grad)
         with torch.set_grad_enabled(need_grad):
-            add_self = None
-            if self.instance_denominator == 'paper':
-                add_self = ~(bg_idx == idx.view(-1, 1)).any(1)
+            add_self = (~(bg_idx == idx.view(-1, 1)).any(1)
+                        if self.instance_denominator == 'paper' else None)
             loss_ins = invp_instance_loss(self_logits, bg_logits, self.eps,
                                           add_self).mean()
             if with_invariance:
                 cand_logits = (cand_val / t).requires_grad_(need_grad)
                 pos_logits, pos_mask, _ = select_positives(
                     cand_logits, self.n_pos, self.hard_positive, valid)
-                bg_keep = None
-                if self.denominator == 'paper':
-                    bg_keep = background_outside(bg_idx, cand, idx)
+                bg_keep = (background_outside(bg_idx, cand, idx)
+                           if self.denominator == 'paper' else None)
                 loss_inv = invp_invariance_loss(
                     pos_logits, bg_logits, self_logits, self.denominator,
                     None if valid is None else pos_mask, bg_keep,
@@ -495,13 +473,9 @@ class InvPLoss(nn.Module):
             jac = feature_grad(bank, index, grads, t)
             return _WithFeatureGrad.apply(term.detach(), feats, jac)
 
-        out = dict(
-            loss_ins=attach(loss_ins),
-            loss_inv=None,
-            bg_idx=bg_idx,
-            num_pos=feats.new_zeros(()))
-        if not with_invariance:
-            return out
-        out['loss_inv'] = attach(loss_inv)
-        out['num_pos'] = pos_mask.sum(1).float().mean().detach()
+        out = dict(loss_ins=attach(loss_ins), loss_inv=None, bg_idx=bg_idx,
+                   num_pos=feats.new_zeros(()))
+        if with_invariance:
+            out.update(loss_inv=attach(loss_inv),
+                       num_pos=pos_mask.sum(1).float().mean().detach())
         return out

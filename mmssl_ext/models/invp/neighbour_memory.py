@@ -22,9 +22,6 @@ def nearest_others(ranked: torch.Tensor, idx: torch.Tensor,
     Returns:
         Tensor: (B, k) long.
     """
-    if ranked.size(1) < k + 1:
-        raise ValueError(f'need k+1={k + 1} sorted neighbours, got '
-                         f'{ranked.size(1)}')
     nei = ranked[:, :k + 1]
     backup = nei[:, k:k + 1].expand_as(nei)
     nei = torch.where(nei == idx.view(-1, 1), backup, nei)
@@ -76,7 +73,6 @@ class NeighbourMemory(FeatureMemory):
         nei = nearest_others(ranked, idx.to(ranked.device),
                              self.num_neighbours)
         idx, f, nei = self.gather_features(idx, feats, nei)
-        self.check_idx(idx)
+        self.blend(idx, f)  # checks idx before any write
         self.neighbours[idx] = nei.to(self.neighbours)
-        self.blend(idx, f)
         return {}

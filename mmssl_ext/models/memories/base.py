@@ -30,7 +30,7 @@ memory keeps these rules:
    buffer) tells whether the state holds data yet: a memory filled from
    extracted features starts empty.
 """
-from typing import List, Tuple, Type
+from typing import Dict, List, Tuple, Type
 
 import torch
 import torch.nn as nn
@@ -48,8 +48,6 @@ def last_occurrence(idx: torch.Tensor) -> torch.Tensor:
     are identical. Shapes are static (one stable sort, no ``unique``): no
     host synchronisation."""
     b = idx.numel()
-    if b == 0:
-        return torch.zeros(0, dtype=torch.long, device=idx.device)
     srt, order = torch.sort(idx, stable=True)
     pos = torch.arange(b, device=idx.device)
     # sorted position of the end of each run of equal values
@@ -125,12 +123,10 @@ class BaseMemory(nn.Module):
         of its writes are then the same); the global batch keeps its length
         (static shapes, no host synchronisation)."""
         device = rows[0].device if rows else idx.device
-        idx = all_gather_cat(idx.long().to(device))
-        rows = [all_gather_cat(r) for r in rows]
-        dev = self.device
-        idx = idx.to(dev)
+        idx = all_gather_cat(idx.long().to(device)).to(self.device)
         last = last_occurrence(idx)
-        return (idx, ) + tuple(r.to(dev)[last] for r in rows)
+        return (idx, ) + tuple(
+            all_gather_cat(r).to(idx.device)[last] for r in rows)
 
 
 class ClusterState:
@@ -154,6 +150,23 @@ class ClusterState:
 
     def set_clusters(self, feats, labels) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    def set_num_clusters(self, num_clusters: int) -> None:
+        """Set K (constructor), checking ``1 <= K <= length``."""
+        if not 1 <= num_clusters <= self.length:
+            raise ValueError(
+                f'num_clusters={num_clusters} must be in [1, length='
+                f'{self.length}] (the data set length)')
+        self.num_clusters = int(num_clusters)
+
+    def label_quality(self, true_labels: torch.Tensor) -> Dict[str, float]:
+        """NMI and purity of the pseudo-labels against ``true_labels``
+        (monitoring: ``DiagnosticsHook``); empty before the first
+        clustering."""
+        from mmssl_ext.evaluation.functional import pseudo_label_quality
+        if not self.is_initialized():
+            return {}
+        return pseudo_label_quality(self.labels, true_labels)
 
     def histogram(self) -> torch.Tensor:
         """Cluster sizes (K,) long."""

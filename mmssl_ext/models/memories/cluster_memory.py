@@ -2,7 +2,7 @@
 (ODC's online clustering, InterCLR's inter-image memory), and a label bank
 alone (DeepCluster)."""
 import warnings
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine import dist
@@ -32,11 +32,7 @@ class LabelMemory(BaseMemory, ClusterState):
 
     def __init__(self, length: int, num_clusters: int):
         super().__init__(length)
-        if not 1 <= num_clusters <= length:
-            raise ValueError(
-                f'num_clusters={num_clusters} must be in [1, length={length}] '
-                '(the data set length)')
-        self.num_clusters = int(num_clusters)
+        self.set_num_clusters(num_clusters)
         self.register_buffer('labels',
                              torch.full((self.length, ), -1,
                                         dtype=torch.long))
@@ -106,7 +102,6 @@ class ClusterMemory(FeatureMemory, ClusterState):
             Defaults to 20 (ODC); 0 disables.
         init (str): ``'random'`` or ``'data'`` (see FeatureMemory).
         seed (int): seed of the bank init and of the random halving.
-        split_iters (int): 2-means iterations. Defaults to 20.
         online_labels (bool): relabel the updated rows (ODC; InterCLR's
             online labels, the default). False: the labels only change by
             :meth:`set_clusters` (InterCLR's offline labels, re-clustered
@@ -125,19 +120,13 @@ class ClusterMemory(FeatureMemory, ClusterState):
                  min_cluster: int = 20,
                  init: str = 'random',
                  seed: int = 0,
-                 split_iters: int = 20,
                  online_labels: bool = True):
         super().__init__(length, feat_dim, momentum=momentum, init=init,
                          seed=seed)
-        if not 1 <= num_clusters <= length:
-            raise ValueError(
-                f'num_clusters={num_clusters} must be in [1, length={length}] '
-                '(the data set length)')
+        self.set_num_clusters(num_clusters)
         if min_cluster < 0:
             raise ValueError(f'min_cluster={min_cluster} must be >= 0')
-        self.num_clusters = int(num_clusters)
         self.min_cluster = int(min_cluster)
-        self.split_iters = int(split_iters)
         self.online_labels = bool(online_labels)
         self.register_buffer('label_bank',
                              torch.zeros(length, dtype=torch.long))
@@ -188,11 +177,8 @@ class ClusterMemory(FeatureMemory, ClusterState):
         """``argmax_c <centroid_c, f>`` of every row of ``feats`` (no
         normalisation needed: a positive scale leaves the argmax)."""
         c = self.centroids.to(feats.device, torch.float32).t()
-        out = [(feats[s:s + chunk].float() @ c).argmax(1)
-               for s in range(0, feats.size(0), chunk)]
-        if not out:
-            return torch.zeros(0, dtype=torch.long, device=feats.device)
-        return torch.cat(out)
+        return torch.cat([(f.float() @ c).argmax(1)
+                          for f in feats.split(chunk)])
 
     @torch.no_grad()
     def update(self, idx: torch.Tensor,
@@ -206,11 +192,10 @@ class ClusterMemory(FeatureMemory, ClusterState):
         if not self.online_labels:
             return {}
         new_labels = self.assign(new)
-        old = self.label_bank[gidx]
-        changed = (new_labels != old).sum().float()
+        changed = (new_labels != self.label_bank[gidx]).sum().float()
         self.label_bank[gidx] = new_labels
-        ratio = (changed / max(gidx.numel(), 1)).to(feats.device)
-        return dict(change_ratio=ratio)
+        return dict(
+            change_ratio=(changed / max(gidx.numel(), 1)).to(feats.device))
 
     def _centroid_rows(self, cinds: torch.Tensor) -> torch.Tensor:
         """Means of clusters ``cinds`` (previous value if empty)."""
@@ -230,12 +215,10 @@ class ClusterMemory(FeatureMemory, ClusterState):
                            self.centroids[cinds])
 
     @torch.no_grad()
-    def update_centroids(
-            self,
-            cinds: Optional[Union[Sequence[int], torch.Tensor]] = None
-    ) -> None:
-        """Recompute the centroids of ``cinds`` (all if None) from the bank
-        on rank 0 and broadcast those rows."""
+    def update_centroids(self, cinds: Optional[Sequence[int]] = None) -> None:
+        """Recompute the centroids of ``cinds`` (cluster ids: a sequence or
+        a tensor; all if None) from the bank on rank 0 and broadcast those
+        rows."""
         if cinds is None:
             cinds = torch.arange(self.num_clusters,
                                  device=self.label_bank.device)
@@ -252,9 +235,9 @@ class ClusterMemory(FeatureMemory, ClusterState):
         """Indices (subset of ``members``, sorted) that move to the new
         cluster.
 
-        2-means (torch Lloyd, ``split_iters`` iterations) initialised
-        deterministically with the first member's feature and the member
-        farthest from it; the side that does *not* hold ``members[0]`` moves.
+        2-means (torch Lloyd, 20 iterations) initialised deterministically
+        with the first member's feature and the member farthest from it;
+        the side that does *not* hold ``members[0]`` moves.
         When 2-means leaves a side empty (identical features), a random half
         (``floor(n / 2)`` members, drawn with ``seed`` and ``num_splits``)
         moves instead."""
@@ -262,8 +245,7 @@ class ClusterMemory(FeatureMemory, ClusterState):
             feats = self.bank[members].float()
             far = int(((feats - feats[0])**2).sum(1).argmax())
             init = torch.stack([feats[0], feats[far]])
-            labels = kmeans(feats, 2, num_iters=self.split_iters,
-                            backend='torch',
+            labels = kmeans(feats, 2, num_iters=20, backend='torch',
                             init_centroids=init).labels.to(members.device)
             second = members[labels != labels[0]]
             if 0 < second.numel() < members.numel():
@@ -281,19 +263,16 @@ class ClusterMemory(FeatureMemory, ClusterState):
         labels = self.label_bank.clone()
         k = self.num_clusters
         hist = torch.bincount(labels, minlength=k)
-        small = torch.nonzero(hist < self.min_cluster).flatten()
-        if small.numel() == 0 or small.numel() == k:
-            return None
-        is_small = torch.zeros(k, dtype=torch.bool, device=labels.device)
-        is_small[small] = True
+        is_small = hist < self.min_cluster
+        small = torch.nonzero(is_small).flatten()
         keep = torch.nonzero(~is_small).flatten()
         # 1) dissolve: members of small clusters -> nearest kept centroid
         moved = torch.nonzero(is_small[labels]).flatten()
+        touched = set()
         if moved.numel():
             score = self.bank[moved].float() @ self.centroids[keep].float().t()
             labels[moved] = keep[score.argmax(1)]
-        touched = set(keep[score.argmax(1)].unique().tolist()) \
-            if moved.numel() else set()
+            touched.update(labels[moved].tolist())
         # 2) refill each now-empty cluster by splitting the largest one
         for e in small.tolist():
             hist = torch.bincount(labels, minlength=k)
@@ -324,31 +303,25 @@ class ClusterMemory(FeatureMemory, ClusterState):
             return 0
         hist = self.histogram()
         num_small = int((hist < self.min_cluster).sum())
-        if num_small == 0 or num_small == self.num_clusters:
-            if num_small == self.num_clusters:
-                warnings.warn('ClusterMemory: every cluster is smaller than '
-                              f'min_cluster={self.min_cluster}; nothing done')
+        if num_small == self.num_clusters:
+            warnings.warn('ClusterMemory: every cluster is smaller than '
+                          f'min_cluster={self.min_cluster}; nothing done')
+        if num_small in (0, self.num_clusters):
             return 0
-        world = dist.get_world_size()
+        packed = None
         if dist.get_rank() == 0:
-            delta = self._small_cluster_delta()
-            changed, new_labels, touched = delta
+            changed, new_labels, touched = self._small_cluster_delta()
             packed = torch.cat([
                 torch.tensor([changed.numel(),
                               host_scalar(self, 'num_splits')],
                              device=changed.device),
                 changed, new_labels, touched.to(changed.device)
             ]).cpu()
-        else:
-            packed = None
-        if world > 1:
-            packed = broadcast_from_rank0(packed)
+        packed = broadcast_from_rank0(packed)
         n = int(packed[0])
         set_host_scalar(self, 'num_splits', int(packed[1]))
-        dev = self.label_bank.device
-        changed = packed[2:2 + n].to(dev)
-        new_labels = packed[2 + n:2 + 2 * n].to(dev)
-        touched = packed[2 + 2 * n:].to(dev)
+        changed, new_labels, touched = packed[2:].to(
+            self.label_bank.device).split([n, n, packed.numel() - 2 - 2 * n])
         self.label_bank[changed] = new_labels
         self.update_centroids(touched)
         return num_small

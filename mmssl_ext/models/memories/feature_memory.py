@@ -76,15 +76,12 @@ class FeatureMemory(BaseMemory):
         self.feat_dim = int(feat_dim)
         self.momentum = float(momentum)
         self.init, self.seed = init, int(seed)
-        shape = (self.length, self.feat_dim)
+        shape, g = (self.length, self.feat_dim), seeded_generator(self.seed)
         if init == 'random':
-            bank = F.normalize(
-                torch.randn(shape, generator=seeded_generator(self.seed)),
-                dim=1)
+            bank = F.normalize(torch.randn(shape, generator=g), dim=1)
         elif init == 'uniform':
             a = 1. / math.sqrt(self.feat_dim / 3.)
-            bank = torch.rand(
-                shape, generator=seeded_generator(self.seed)) * 2 * a - a
+            bank = torch.rand(shape, generator=g) * 2 * a - a
         else:
             bank = torch.zeros(shape)
         self.register_buffer('bank', bank)
@@ -113,12 +110,9 @@ class FeatureMemory(BaseMemory):
 
     def gather_features(self, idx: torch.Tensor, feats: torch.Tensor,
                         *rows: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Check this rank's batch, normalise ``feats`` and gather
+        """Check the feature dim, normalise ``feats`` and gather
         ``(idx, normalize(feats), *rows)`` from every rank
         (:meth:`~mmssl_ext.models.memories.base.BaseMemory.gather`)."""
-        if idx.dim() != 1 or feats.dim() != 2 or idx.numel() != feats.size(0):
-            raise ValueError(f'update expects idx (B,) and feats (B, D), got '
-                             f'{tuple(idx.shape)} and {tuple(feats.shape)}')
         if feats.size(1) != self.feat_dim:
             raise ValueError(f'feature dim {feats.size(1)} != memory '
                              f'feat_dim {self.feat_dim}')

@@ -23,30 +23,21 @@ class FeatureQueue(nn.Module):
     Args:
         length (int): number of keys L.
         feat_dim (int): key dim D.
-        normalize (bool): L2-normalise enqueued keys and the random initial
-            content. Defaults to True.
         seed (int): seed of the random initial content (unit-norm Gaussian
-            when ``normalize``), identical on every rank.
+            rows), identical on every rank.
 
     Buffers (persistent): ``queue`` (L, D), ``ptr`` long scalar (next slot).
     """
 
-    def __init__(self,
-                 length: int,
-                 feat_dim: int,
-                 normalize: bool = True,
-                 seed: int = 0):
+    def __init__(self, length: int, feat_dim: int, seed: int = 0):
         super().__init__()
         if length < 1 or feat_dim < 1:
             raise ValueError(f'length={length} and feat_dim={feat_dim} must '
                              'be >= 1')
         self.length, self.feat_dim = int(length), int(feat_dim)
-        self.normalize = normalize
         g = torch.Generator().manual_seed(int(seed))
         q = torch.randn(self.length, self.feat_dim, generator=g)
-        if normalize:
-            q = F.normalize(q, dim=1)
-        self.register_buffer('queue', q)
+        self.register_buffer('queue', F.normalize(q, dim=1))
         register_host_scalar(self, 'ptr', 0)
 
     def extra_repr(self) -> str:
@@ -59,13 +50,9 @@ class FeatureQueue(nn.Module):
         if keys.dim() != 2 or keys.size(1) != self.feat_dim:
             raise ValueError(f'enqueue expects (B, {self.feat_dim}) keys, got '
                              f'{tuple(keys.shape)}')
-        keys = keys.detach()
-        if self.normalize:
-            keys = F.normalize(keys.float(), dim=1)
-        keys = all_gather_cat(keys).to(self.queue)
+        keys = all_gather_cat(F.normalize(keys.detach().float(),
+                                          dim=1)).to(self.queue)
         n = keys.size(0)
-        if n == 0:
-            return
         p = host_scalar(self, 'ptr')
         if n > self.length:
             skipped = n - self.length

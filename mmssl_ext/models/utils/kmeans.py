@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from mmssl_ext.utils.host_state import value_checks
+from .knn import faiss_num_gpus, import_faiss
 
 __all__ = ['KMeansResult', 'kmeans', 'batch_kmeans', 'pca_whiten',
            'faiss_num_gpus']
@@ -56,47 +57,6 @@ class KMeansResult(NamedTuple):
     labels: torch.Tensor
 
 
-def _import_faiss():
-    try:
-        import faiss
-    except ImportError:
-        return None
-    return faiss
-
-
-def faiss_num_gpus() -> int:
-    """GPUs faiss can really use: 0 without a GPU faiss build, without
-    ``torch.cuda`` devices, or when faiss is missing."""
-    faiss = _import_faiss()
-    if faiss is None or not hasattr(faiss, 'get_num_gpus'):
-        return 0
-    if not torch.cuda.is_available():
-        return 0
-    try:
-        return int(faiss.get_num_gpus())
-    except Exception:  # pragma: no cover
-        return 0
-
-
-def _validate(x: torch.Tensor, k: int, key: str) -> None:
-    if x.dim() != 2:
-        raise ValueError(f'kmeans expects (N, D) features, got shape '
-                         f'{tuple(x.shape)}')
-    n = x.size(0)
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f'{key}={k!r} must be a positive integer')
-    if k > n:
-        raise ValueError(
-            f'{key}={k} is larger than the number of samples to cluster '
-            f'(data set length {n}); set {key} <= {n}')
-    bad = ~torch.isfinite(x)
-    if bad.any():
-        rows = int(bad.any(1).sum())
-        raise ValueError(
-            f'kmeans got non-finite (NaN/Inf) features in {rows} of {n} rows; '
-            'the model diverged or the extractor produced invalid outputs')
-
-
 def pca_whiten(x: torch.Tensor, dim: int,
                chunk_size: int = 65536) -> torch.Tensor:
     """Project centred ``x`` on its top ``dim`` principal axes and scale
@@ -109,7 +69,6 @@ def pca_whiten(x: torch.Tensor, dim: int,
     n, d = x.shape
     if not 1 <= dim <= d:
         raise ValueError(f'pca_dim={dim} must be in [1, feature dim {d}]')
-    chunk_size = max(1, int(chunk_size))
     mean = x.new_zeros(1, d, dtype=torch.float64)
     for s in range(0, n, chunk_size):
         mean += x[s:s + chunk_size].double().sum(0, keepdim=True)
@@ -134,15 +93,6 @@ def pca_whiten(x: torch.Tensor, dim: int,
     return out
 
 
-def _preprocess(x, pca_dim, normalize):
-    x = x.detach().float()
-    if pca_dim is not None and pca_dim > 0:
-        x = F.normalize(pca_whiten(x, pca_dim), dim=1)
-    elif normalize:
-        x = F.normalize(x, dim=1)
-    return x
-
-
 def _kmeans_pp(x, k, g):
     """k-means++ seeding (Arthur & Vassilvitskii): each next centre is drawn
     with probability proportional to the squared distance to the nearest
@@ -160,20 +110,6 @@ def _kmeans_pp(x, k, g):
         centres.append(j)
         d2 = torch.minimum(d2, ((x - x[j])**2).sum(1))
     return x[torch.tensor(centres, device=x.device)].clone()
-
-
-def _initial_centroids(x, k, seed, init_centroids, init='random'):
-    if init_centroids is not None:
-        c = torch.as_tensor(init_centroids).to(x.device, torch.float32)
-        if c.shape != (k, x.size(1)):
-            raise ValueError(f'init_centroids must have shape {(k, x.size(1))}'
-                             f', got {tuple(c.shape)}')
-        return c.clone()
-    g = torch.Generator().manual_seed(int(seed))
-    if init == 'k-means++':
-        return _kmeans_pp(x, k, g)
-    perm = torch.randperm(x.size(0), generator=g)[:k]
-    return x[perm.to(x.device)].clone()
 
 
 @torch.no_grad()
@@ -196,11 +132,10 @@ def _assign(x, c, spherical, chunk_size):
 @torch.no_grad()
 def _cluster_sums(x, labels, k, chunk_size):
     counts = torch.bincount(labels, minlength=k)
+    sums = torch.zeros(k, x.size(1), dtype=x.dtype, device=x.device)
     if x.device.type == 'cpu':
-        sums = torch.zeros(k, x.size(1), dtype=x.dtype, device=x.device)
         sums.index_add_(0, labels, x)  # deterministic on CPU
     else:  # one-hot matmul: deterministic on GPU (index_add_ uses atomics)
-        sums = torch.zeros(k, x.size(1), dtype=x.dtype, device=x.device)
         for s in range(0, x.size(0), chunk_size):
             oh = F.one_hot(labels[s:s + chunk_size], k).to(x.dtype)
             sums += oh.t() @ x[s:s + chunk_size]
@@ -208,8 +143,8 @@ def _cluster_sums(x, labels, k, chunk_size):
 
 
 def _split_empty(c, counts):
-    """Give every empty cluster half of the largest one (faiss-style)."""
-    counts = counts.clone()
+    """Give every empty cluster half of the largest one (faiss-style;
+    updates ``c`` and ``counts`` in place)."""
     sign = torch.ones(c.size(1), device=c.device, dtype=c.dtype)
     sign[1::2] = -1
     for e in torch.nonzero(counts == 0).flatten().tolist():
@@ -220,13 +155,16 @@ def _split_empty(c, counts):
         half = counts[big] // 2
         counts[e] = half
         counts[big] -= half
-    return c
 
 
 @torch.no_grad()
 def _torch_kmeans(x, k, num_iters, spherical, seed, init_centroids,
                   chunk_size):
-    c = _initial_centroids(x, k, seed, init_centroids)
+    if init_centroids is None:  # k distinct rows
+        g = torch.Generator().manual_seed(int(seed))
+        init_centroids = x[torch.randperm(x.size(0), generator=g)[:k].to(
+            x.device)]
+    c = init_centroids.clone()
     if spherical:
         c = F.normalize(c, dim=1)
     prev = None
@@ -240,34 +178,25 @@ def _torch_kmeans(x, k, num_iters, spherical, seed, init_centroids,
         c = torch.where(nonempty.unsqueeze(1),
                         sums / counts.clamp(min=1).unsqueeze(1).to(x.dtype), c)
         if not nonempty.all():
-            c = _split_empty(c, counts)
+            _split_empty(c, counts)
         if spherical:
             c = F.normalize(c, dim=1)
     return KMeansResult(c, _assign(x, c, spherical, chunk_size))
 
 
 def _faiss_kmeans(x, k, num_iters, spherical, seed, init_centroids):
-    faiss = _import_faiss()
     xn = np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)
     n, d = xn.shape
-    use_gpu = faiss_num_gpus() > 0
-    km = faiss.Kmeans(
+    km = import_faiss().Kmeans(
         d, k, niter=num_iters, seed=int(seed), spherical=spherical,
-        gpu=use_gpu, verbose=False,
+        gpu=faiss_num_gpus() > 0, verbose=False,
         max_points_per_centroid=max(1, (n + k - 1) // k),  # no subsampling
         min_points_per_centroid=1)
-    init = None
     if init_centroids is not None:
-        init = np.ascontiguousarray(
-            torch.as_tensor(init_centroids).detach().float().cpu().numpy())
-        if init.shape != (k, d):
-            raise ValueError(f'init_centroids must have shape {(k, d)}, got '
-                             f'{init.shape}')
-    km.train(xn, init_centroids=init)
-    centroids = torch.from_numpy(np.ascontiguousarray(km.centroids)).to(
-        x.device)
-    labels = _assign(x, centroids, spherical, 2048)
-    return KMeansResult(centroids, labels)
+        init_centroids = np.ascontiguousarray(init_centroids.cpu().numpy())
+    km.train(xn, init_centroids=init_centroids)
+    c = torch.from_numpy(np.ascontiguousarray(km.centroids)).to(x.device)
+    return KMeansResult(c, _assign(x, c, spherical, 2048))
 
 
 def kmeans(x: torch.Tensor,
@@ -323,14 +252,32 @@ def kmeans(x: torch.Tensor,
     if init not in ('random', 'k-means++'):
         raise ValueError(f"init must be 'random' or 'k-means++', got "
                          f'{init!r}')
-    _validate(x, k, key)
-    x = _preprocess(x, pca_dim, normalize)
-    if init == 'k-means++' and init_centroids is None:
-        init_centroids = _initial_centroids(x, k, seed, None, init)
+    n = x.size(0)
+    if k > n:
+        raise ValueError(
+            f'{key}={k} is larger than the number of samples to cluster '
+            f'(data set length {n}); set {key} <= {n}')
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        raise ValueError(
+            f'kmeans got non-finite (NaN/Inf) features in '
+            f'{int(bad.any(1).sum())} of {n} rows; the model diverged or '
+            'the extractor produced invalid outputs')
+    x = x.detach().float()
+    if pca_dim is not None and pca_dim > 0:
+        x = F.normalize(pca_whiten(x, pca_dim), dim=1)
+    elif normalize:
+        x = F.normalize(x, dim=1)
+    if init_centroids is not None:
+        init_centroids = torch.as_tensor(init_centroids).detach().to(
+            x.device, torch.float32)
+    elif init == 'k-means++':
+        init_centroids = _kmeans_pp(
+            x, k, torch.Generator().manual_seed(int(seed)))
     if backend == 'auto':
-        backend = 'faiss' if _import_faiss() is not None else 'torch'
+        backend = 'faiss' if import_faiss() is not None else 'torch'
     if backend == 'faiss':
-        if _import_faiss() is None:
+        if import_faiss() is None:
             raise ImportError("kmeans backend='faiss' needs faiss "
                               "(pip install faiss-cpu), or use backend='torch'")
         return _faiss_kmeans(x, k, num_iters, spherical, seed, init_centroids)
@@ -338,41 +285,24 @@ def kmeans(x: torch.Tensor,
                          max(1, int(chunk_size)))
 
 
-def batch_kmeans(x: torch.Tensor,
-                 k: int,
-                 num_iters: int = 5,
-                 spherical: bool = False,
-                 init: str = 'first',
-                 seed: int = 0,
-                 init_centroids: Optional[torch.Tensor] = None,
-                 strict: bool = True,
-                 key: str = 'num_clusters') -> KMeansResult:
+def batch_kmeans(x: torch.Tensor, k: int,
+                 num_iters: int = 5) -> KMeansResult:
     """In-batch k-means, batched over an optional leading group dim and
     differentiable through the returned centroids (CLD's group branch).
 
-    Semantics (CLD's ``KMeans``): ``num_iters`` rounds of (assign by squared
-    Euclidean distance -- or inner product when ``spherical`` -- then
-    centroid = mean of its members); an empty cluster gets a **zero**
-    centroid. The returned labels are those of the last assignment (made
-    with the centroids *before* the last update) and the returned centroids
-    are the last update, computed from ``x`` **with** its gradient (labels
-    carry none). With ``spherical`` the centroids are L2-normalised after
-    every update (zero stays zero).
+    Semantics (CLD's ``KMeans``): the initial centroids are the first k rows
+    (zero for the missing ones when ``k > B``: CLD's ImageNet setting, K=120
+    for 64 samples per GPU); then ``num_iters`` rounds of (assign by squared
+    Euclidean distance, then centroid = mean of its members); an empty
+    cluster gets a **zero** centroid. The returned labels are those of the
+    last assignment (made with the centroids *before* the last update) and
+    the returned centroids are the last update, computed from ``x`` **with**
+    its gradient (labels carry none).
 
     Args:
         x (Tensor): (B, D) or (G, B, D).
-        k (int): clusters per group.
+        k (int): clusters per group, >= 1 (may exceed B).
         num_iters (int): rounds, >= 1. Defaults to 5 (CLD).
-        spherical (bool): see above.
-        init (str): ``'first'`` (the first k rows, CLD) or ``'random'``
-            (k distinct rows drawn with ``seed``, same for every group).
-        seed (int): seed of ``init='random'``.
-        init_centroids (Tensor, optional): (k, D) or (G, k, D); overrides
-            ``init``.
-        strict (bool): raise when ``k > B``. With ``strict=False`` and
-            ``init='first'`` the missing centroids start at zero (CLD's
-            ImageNet setting: K=120 for 64 samples per GPU).
-        key (str): config key named in errors.
 
     Returns:
         KMeansResult: centroids (k, D) / (G, k, D) and labels (B,) / (G, B).
@@ -381,43 +311,21 @@ def batch_kmeans(x: torch.Tensor,
     if squeeze:
         x = x.unsqueeze(0)
     g_, b, d = x.shape
-    if k < 1 or (strict and k > b):
-        raise ValueError(f'{key}={k} must be in [1, batch size {b}] (pass '
-                         'strict=False to allow zero-initialised extra '
-                         'centroids)')
     if value_checks(x) and not torch.isfinite(x).all():
         raise ValueError('batch_kmeans got non-finite (NaN/Inf) features')
     xd = x.detach()
-    if init_centroids is not None:
-        c = init_centroids.detach().to(xd)
-        c = c.unsqueeze(0).expand(g_, -1, -1) if c.dim() == 2 else c
-        c = c.clone()
-    else:
-        c = xd.new_zeros(g_, k, d)
-        m = min(k, b)
-        if init == 'first':
-            c[:, :m] = xd[:, :m]
-        else:
-            gen = torch.Generator().manual_seed(int(seed))
-            rows = torch.randperm(b, generator=gen)[:m].to(x.device)
-            c[:, :m] = xd[:, rows]
-    if spherical:
-        c = F.normalize(c, dim=2)
+    c = xd.new_zeros(g_, k, d)
+    m = min(k, b)
+    c[:, :m] = xd[:, :m]
     for it in range(num_iters):
         with torch.no_grad():
-            if spherical:
-                score = torch.bmm(xd, c.transpose(1, 2))
-            else:
-                score = 2 * torch.bmm(xd, c.transpose(1, 2)) - (c * c).sum(
-                    2).unsqueeze(1)
+            score = 2 * torch.bmm(xd, c.transpose(1, 2)) - (c * c).sum(
+                2).unsqueeze(1)
             labels = score.argmax(2)  # (G, B)
-        last = it == num_iters - 1
-        src = x if last else xd
+        src = x if it == num_iters - 1 else xd
         onehot = F.one_hot(labels, k).to(src.dtype)  # (G, B, k)
         counts = onehot.sum(1).clamp(min=1).unsqueeze(2)  # (G, k, 1)
         c = torch.bmm(onehot.transpose(1, 2), src) / counts
-        if spherical:
-            c = F.normalize(c, dim=2)
     if squeeze:
         return KMeansResult(c[0], labels[0])
     return KMeansResult(c, labels)

@@ -17,34 +17,42 @@ FAISS_MAX_K`` (beyond it faiss' heaps are slower than the torch selection):
 faiss has GPU support and sees a GPU (faiss-gpu without a GPU reports 0
 GPUs; we count them ourselves). torch otherwise (any device).
 """
-from typing import Optional, Tuple
+import functools
+from typing import Tuple
 
 import torch
 
 from mmssl_ext.utils.host_state import value_checks
 
-_FAISS = None
 #: bytes of query x bank similarities scored at once in whole-row mode
 ROW_BUDGET = 256 * 2**20
 #: largest k sent to faiss by ``backend='auto'`` (faiss GPU caps k at 2048)
 FAISS_MAX_K = 1024
 
 
-def _faiss():
-    global _FAISS
-    if _FAISS is None:
-        try:
-            import faiss  # noqa: F401
-            _FAISS = faiss
-        except ImportError:
-            _FAISS = False
-    return _FAISS or None
+@functools.lru_cache(maxsize=None)
+def import_faiss():
+    """The faiss module, or None when it is not installed."""
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+def faiss_num_gpus() -> int:
+    """GPUs faiss can really use: 0 without a GPU faiss build, without
+    ``torch.cuda`` devices, or when faiss is missing."""
+    faiss = import_faiss()  # CPU builds have get_num_gpus() == 0 too
+    if faiss is None or not torch.cuda.is_available():
+        return 0
+    try:
+        return int(faiss.get_num_gpus())
+    except Exception:  # pragma: no cover
+        return 0
 
 
 def _check(query: torch.Tensor, bank: torch.Tensor, k: int) -> None:
-    if query.dim() != 2 or bank.dim() != 2:
-        raise ValueError('knn_search expects 2-D query and bank tensors, got '
-                         f'{tuple(query.shape)} and {tuple(bank.shape)}')
     if query.size(1) != bank.size(1):
         raise ValueError(f'query dim {query.size(1)} != bank dim '
                          f'{bank.size(1)}')
@@ -64,54 +72,37 @@ def _torch_topk(query, bank, k, query_chunk, bank_chunk, largest):
     out_i = torch.empty(n, k, dtype=torch.long, device=device)
     bank = bank.to(device=device, dtype=query.dtype)
     if k > bank_chunk // 4:
-        # whole-row mode: one selection per query over the whole bank
+        # whole-row mode: one bank chunk, one selection per query, as many
+        # queries at once as ROW_BUDGET allows
         per_row = bank.size(0) * query.element_size()
-        rows = max(1, min(query_chunk, ROW_BUDGET // max(per_row, 1)))
-        for qs in range(0, n, rows):
-            sim = query[qs:qs + rows] @ bank.t()
-            v, i = sim.topk(k, dim=1, largest=largest)
-            out_v[qs:qs + rows] = v
-            out_i[qs:qs + rows] = i
-            del sim
-        return out_v, out_i
+        query_chunk = max(1, min(query_chunk, ROW_BUDGET // max(per_row, 1)))
+        bank_chunk = bank.size(0)
     for qs in range(0, n, query_chunk):
         q = query[qs:qs + query_chunk]
         best_v = best_i = None
         for bs in range(0, bank.size(0), bank_chunk):
             sim = q @ bank[bs:bs + bank_chunk].t()
-            kk = min(k, sim.size(1))
-            v, i = sim.topk(kk, dim=1, largest=largest)
+            v, i = sim.topk(min(k, sim.size(1)), dim=1, largest=largest)
+            del sim  # one similarity block alive at a time
             i = i + bs
             if best_v is None:
                 best_v, best_i = v, i
             else:
-                cat_v = torch.cat([best_v, v], 1)
-                cat_i = torch.cat([best_i, i], 1)
-                kk = min(k, cat_v.size(1))
-                best_v, sel = cat_v.topk(kk, dim=1, largest=largest)
-                best_i = cat_i.gather(1, sel)
+                # the first chunk already gave k columns (k <= bank_chunk)
+                best_v, sel = torch.cat([best_v, v], 1).topk(
+                    k, dim=1, largest=largest)
+                best_i = torch.cat([best_i, i], 1).gather(1, sel)
         out_v[qs:qs + query_chunk] = best_v
         out_i[qs:qs + query_chunk] = best_i
     return out_v, out_i
 
 
-def _faiss_gpus() -> int:
-    faiss = _faiss()
-    if faiss is None or not hasattr(faiss, 'get_num_gpus') or \
-            not torch.cuda.is_available():
-        return 0
-    try:
-        return int(faiss.get_num_gpus())
-    except Exception:  # pragma: no cover
-        return 0
-
-
 @torch.no_grad()
 def _faiss_topk(query, bank, k, query_chunk):
-    faiss = _faiss()
+    faiss = import_faiss()
     import numpy as np
     d = bank.size(1)
-    if query.is_cuda and _faiss_gpus() > 0 and k <= 2048:  # pragma: no cover
+    if query.is_cuda and faiss_num_gpus() > 0 and k <= 2048:  # pragma: no cover
         res = faiss.StandardGpuResources()
         cfg = faiss.GpuIndexFlatConfig()
         cfg.device = query.device.index or 0
@@ -135,8 +126,7 @@ def knn_search(query: torch.Tensor,
                query_chunk: int = 1024,
                bank_chunk: int = 65536,
                largest: bool = True,
-               backend: str = 'auto',
-               normalize: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+               backend: str = 'auto') -> Tuple[torch.Tensor, torch.Tensor]:
     """Top-k inner-product neighbours of every query row in ``bank``.
 
     Args:
@@ -149,7 +139,6 @@ def knn_search(query: torch.Tensor,
         backend (str): ``'auto'`` (faiss when installed, ``largest`` and
             ``k <= FAISS_MAX_K``, for CPU tensors or CUDA tensors with a GPU
             faiss), ``'torch'`` or ``'faiss'``.
-        normalize (bool): L2-normalise both sides first (cosine similarity).
 
     Returns:
         tuple(Tensor, Tensor): (Q, k) similarities sorted in descending order
@@ -162,42 +151,15 @@ def knn_search(query: torch.Tensor,
         raise ValueError('query_chunk and bank_chunk must be >= 1, got '
                          f'{query_chunk} and {bank_chunk}')
     _check(query, bank, k)
-    if normalize:
-        query = torch.nn.functional.normalize(query, dim=1)
-        bank = torch.nn.functional.normalize(bank, dim=1)
     use_faiss = backend == 'faiss' or (
         backend == 'auto' and largest and k <= FAISS_MAX_K
-        and _faiss() is not None
-        and (query.device.type == 'cpu' or _faiss_gpus() > 0))
+        and import_faiss() is not None
+        and (query.device.type == 'cpu' or faiss_num_gpus() > 0))
     if use_faiss:
-        if _faiss() is None:
+        if import_faiss() is None:
             raise ImportError("backend='faiss' needs faiss (pip install "
                               'faiss-cpu)')
         if not largest:
             raise ValueError("backend='faiss' only supports largest=True")
         return _faiss_topk(query, bank, k, query_chunk)
     return _torch_topk(query, bank, k, query_chunk, bank_chunk, largest)
-
-
-def pairwise_topk_excluding_self(feats: torch.Tensor,
-                                 k: int,
-                                 query_chunk: int = 1024,
-                                 backend: str = 'auto',
-                                 query_index: Optional[torch.Tensor] = None
-                                 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Top-k neighbours of rows ``query_index`` of ``feats`` among all rows of
-    ``feats`` except themselves (kNN graphs over a memory bank)."""
-    if query_index is None:
-        query_index = torch.arange(feats.size(0), device=feats.device)
-    if k + 1 > feats.size(0):
-        raise ValueError(f'k={k} neighbours need at least k+1={k + 1} rows, '
-                         f'the bank has {feats.size(0)}')
-    v, i = knn_search(feats[query_index], feats, k + 1,
-                      query_chunk=query_chunk, backend=backend)
-    # drop each query's own index (ties may put it anywhere, not only first)
-    self_mask = i == query_index.to(i.device).view(-1, 1)
-    # rows where self is absent (duplicates tied above it): drop the last
-    no_self = ~self_mask.any(1)
-    self_mask[no_self, -1] = True
-    keep = ~self_mask
-    return (v[keep].view(-1, k), i[keep].view(-1, k))

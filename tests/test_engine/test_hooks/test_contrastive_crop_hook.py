@@ -317,5 +317,5 @@ def test_resume_with_another_length_raises():
                  last_refresh_epoch=2)
     with pytest.raises(ValueError, match=r'contrastive_crop\.boxes.*4 rows'
                        r'.*6 samples'):
-        hook._load_state(ds, state, None)
+        hook._load_state(ds, state)
     assert torch.equal(ds.store.boxes, torch.tensor([[0., 0., 1., 1.]] * 6))

@@ -5,11 +5,13 @@ from mmssl_ext.models.memories import FeatureQueue
 
 
 def _col(*v):
-    return torch.tensor(v, dtype=torch.float).view(-1, 1)
+    """One unit key per id (e_id in 8 dims; enqueue's normalisation keeps
+    it exactly), id 0 a zero row (an untouched slot of a zeroed queue)."""
+    return torch.eye(8)[list(v)] * (torch.tensor(v) > 0).float().view(-1, 1)
 
 
 def test_fifo_wrap_around_by_hand():
-    q = FeatureQueue(5, 1, normalize=False)
+    q = FeatureQueue(5, 8)
     q.queue.zero_()
     q.enqueue(_col(1, 2, 3))
     assert torch.equal(q.queue, _col(1, 2, 3, 0, 0)) and int(q.ptr) == 3
@@ -21,7 +23,7 @@ def test_fifo_wrap_around_by_hand():
 
 
 def test_batch_longer_than_queue_keeps_last_keys():
-    q = FeatureQueue(3, 1, normalize=False)
+    q = FeatureQueue(3, 8)
     q.queue.zero_()
     q.enqueue(_col(1))  # ptr 1
     q.enqueue(_col(2, 3, 4, 5, 6))  # keeps 4, 5, 6 in FIFO order
